@@ -1,0 +1,24 @@
+//! Core types of Thwonk: the vocabulary every other crate speaks, with no I/O.
+//!
+//! - [`config`]: the one configuration loader (TOML file + `THWONK_<SECTION>_<KEY>` overrides),
+//!   validated at start with the key and the reason for every refusal.
+//! - [`address`]: rules addresses (`local@domain`), normalised and validated.
+//! - [`vfs`]: the path rules of a thwonk's virtual file system.
+//! - [`run`]: the contract between the runner and the sandbox: what a run is given
+//!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
+//!   ([`run::RunOutcome`]: status, buffered effects, logs, cost). Every type here is serde so the
+//!   same contract can travel over the IPC frames of sandbox worker processes.
+//! - [`ids`] and [`time`]: identifiers and the one clock unit (milliseconds since the epoch).
+//!
+//! Not for: talking to SQL, Redis, SMTP or Boa. Those live in the role and model crates, which
+//! depend on this one and never the other way round.
+
+pub mod address;
+pub mod config;
+pub mod ids;
+pub mod run;
+pub mod time;
+pub mod vfs;
+
+pub use address::Address;
+pub use config::Config;

@@ -1,0 +1,380 @@
+//! The contract between the runner and the sandbox.
+//!
+//! The runner builds a [`RunRequest`] (script, trigger, limits), the sandbox executes it and
+//! returns a [`RunOutcome`]. While it runs, the script's file reads go through a
+//! [`VfsReader`] that the runner provides; everything the script *does* (sends, writes, feed
+//! items) is buffered in [`Effects`] and takes effect only when the runner commits the outcome
+//! in one SQL transaction. A failed run's effects are empty by construction: the sandbox drops
+//! them, and the runner commits only the run record.
+//!
+//! Every type is serde, so the same contract travels over the frames between a runner and a
+//! sandbox worker process.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one run of a rule script is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The run's id; outgoing message ids are derived from it so that a run is deterministic.
+    pub run_id: String,
+    pub thwonk: ThwonkContext,
+    /// The script source (the thwonk's active version).
+    pub script: String,
+    pub trigger: Trigger,
+    /// The trigger's time in ms since the epoch: `thwonk.now()` and `Date.now()` return it.
+    pub now_ms: i64,
+    pub limits: SandboxLimits,
+}
+
+/// Who the script runs as.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThwonkContext {
+    /// The rules address, lower case (`list@example.org`).
+    pub address: String,
+    /// Its domain (`example.org`).
+    pub domain: String,
+}
+
+/// What started the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Trigger {
+    /// Mail arrived: `onMessage(msg, thwonk)` (or a classic script runs top to bottom).
+    Message(MessageView),
+    /// A schedule fired: `onSchedule({at, schedule}, thwonk)`.
+    Schedule { at: String, schedule: String },
+    /// HTTP invoke: `onRequest(req, thwonk)`; its return value is the response.
+    Request { body: serde_json::Value },
+}
+
+/// The incoming message as the script sees it (`msg` in JS-API.md). Built by `thwonk-mail`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MessageView {
+    /// The message's id in this system, stable across retries.
+    pub id: String,
+    /// Envelope sender (MAIL FROM); empty for bounces.
+    pub from: String,
+    /// The rules address that received it.
+    pub to: String,
+    /// Every envelope recipient of this delivery that belongs to this thwonk.
+    pub recipients: Vec<String>,
+    /// The parsed `From:` header.
+    pub sender: Mailbox,
+    /// Decoded subject, empty if none.
+    pub subject: String,
+    /// `Date:` as ISO 8601, if present and parseable.
+    pub date: Option<String>,
+    /// `Message-ID:` without angle brackets.
+    pub message_id: Option<String>,
+    /// Every header in order, names as written, values decoded (RFC 2047).
+    pub headers: Vec<(String, String)>,
+    /// Plain-text body (from the HTML part when there is no text part).
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+    /// The whole message as received (invalid UTF-8 replaced).
+    pub raw: String,
+    /// Size in bytes of the message as received.
+    pub size: u64,
+    /// ISO 8601 time the ingress accepted it.
+    pub received_at: String,
+}
+
+/// A display name and an address (`{name, address}` in JS).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: String,
+    pub address: String,
+}
+
+/// An attachment of the incoming message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentView {
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// The decoded content, base64-encoded (what `msg.attachments.content(i)` returns).
+    pub content_base64: String,
+}
+
+/// The limits one run obeys (JS-API.md, "Limits"). Set from `[limits]` in the config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SandboxLimits {
+    /// Instruction budget per run.
+    pub instructions: u64,
+    /// Wall-clock budget per run, ms.
+    pub wall_clock_ms: u64,
+    /// Memory per worker, MiB.
+    pub memory_mib: u64,
+    /// Largest script source, bytes.
+    pub script_max_bytes: u64,
+    /// Deepest bracket nesting in a script's source.
+    pub script_max_depth: u32,
+    /// Recursion limit (call depth).
+    pub recursion_depth: u32,
+    /// Recipients (to + cc + bcc, over all sends) per run.
+    pub recipients_per_run: u64,
+    /// VFS bytes written per run.
+    pub vfs_bytes_per_run: u64,
+    /// Largest single VFS file, bytes.
+    pub file_max_bytes: u64,
+    /// Log bytes per run; further logs are dropped and the run is marked truncated.
+    pub log_bytes_per_run: u64,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            instructions: 50_000_000,
+            wall_clock_ms: 2_000,
+            memory_mib: 256,
+            script_max_bytes: 256 * 1024,
+            script_max_depth: 64,
+            recursion_depth: 256,
+            recipients_per_run: 1_000,
+            vfs_bytes_per_run: 10 * 1024 * 1024,
+            file_max_bytes: 1024 * 1024,
+            log_bytes_per_run: 64 * 1024,
+        }
+    }
+}
+
+/// File reads during a run. The runner implements it over the store (or, in a worker process,
+/// over IPC to the runner). The sandbox overlays the run's own buffered writes on top, so
+/// reads see the run's own writes without the reader knowing about them.
+pub trait VfsReader {
+    /// The file's bytes, or `None` if it does not exist. `path` is already normalised.
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Files whose path starts with `prefix` (already normalised), ordered by path.
+    fn list(&mut self, prefix: &str) -> Result<Vec<FileInfo>, String>;
+}
+
+/// One entry of a VFS listing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: String,
+    pub size: u64,
+    /// Last write, ms since the epoch.
+    pub updated_at_ms: i64,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    /// Set when `status` is `Error`.
+    pub error: Option<RunError>,
+    /// Empty unless `status` is `Ok`.
+    pub effects: Effects,
+    pub logs: Vec<LogLine>,
+    /// True when logs past `log_bytes_per_run` were dropped.
+    pub logs_truncated: bool,
+    pub cost: Cost,
+    /// `onRequest`'s return value (HTTP invoke); `None` for other triggers.
+    pub response: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Ok,
+    Error,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The JS stack, where there is one.
+    pub stack: Option<String>,
+}
+
+/// The kinds of run failure (the names users see in run records).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The script does not parse or link.
+    CompileError,
+    /// The script threw (or its promise rejected).
+    ScriptError,
+    /// The script has no handler for this trigger (`onMessage`, `onSchedule`, `onRequest`).
+    NoHandler,
+    /// Instruction budget, loop or recursion limit exhausted.
+    BudgetExceeded,
+    /// Wall-clock budget exhausted.
+    Timeout,
+    /// Memory limit exhausted.
+    OutOfMemory,
+    /// A per-run limit (recipients, VFS bytes, file size) was exceeded and not caught.
+    LimitError,
+    /// The sandbox worker died.
+    WorkerCrashed,
+    /// A fault in Thwonk itself (the store was unreachable during a read, say).
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::CompileError => "CompileError",
+            ErrorKind::ScriptError => "ScriptError",
+            ErrorKind::NoHandler => "NoHandler",
+            ErrorKind::BudgetExceeded => "BudgetExceeded",
+            ErrorKind::Timeout => "Timeout",
+            ErrorKind::OutOfMemory => "OutOfMemory",
+            ErrorKind::LimitError => "LimitError",
+            ErrorKind::WorkerCrashed => "WorkerCrashed",
+            ErrorKind::Internal => "Internal",
+        }
+    }
+}
+
+/// The buffered effects of a successful run, in the order the script made them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Effects {
+    pub sends: Vec<SendRequest>,
+    pub writes: Vec<VfsOp>,
+    pub feed_ops: Vec<FeedOp>,
+}
+
+/// One outgoing message as the script asked for it. `thwonk-mail` composes it into MIME.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SendRequest {
+    /// The id returned to the script: `{run_id}.{n}`, n counting from 1 within the run. Also
+    /// the local part of the outgoing `Message-ID`.
+    pub id: String,
+    pub kind: SendKind,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub reply_to: Option<String>,
+    /// Extra headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// `From:` address; the sandbox has checked it belongs to this thwonk. `None`: the
+    /// thwonk's address.
+    pub from: Option<String>,
+    pub attachments: Vec<OutgoingAttachment>,
+}
+
+/// What kind of outgoing message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SendKind {
+    /// `thwonk.send`: a new message.
+    #[default]
+    New,
+    /// `thwonk.reply`: an answer; `In-Reply-To`/`References` are set from these.
+    Reply {
+        in_reply_to: Option<String>,
+        references: Vec<String>,
+    },
+    /// `thwonk.forward`: the original message (by its id in this system), MIME intact, with an
+    /// optional subject prefix and extra headers.
+    Forward {
+        original_message_id: String,
+        subject_prefix: Option<String>,
+    },
+}
+
+/// An attachment of an outgoing message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutgoingAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content_base64: String,
+}
+
+/// One buffered VFS change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum VfsOp {
+    Write { path: String, content: String },
+    Delete { path: String },
+}
+
+/// One buffered feed change (feed names are the script's own; the runner prefixes the
+/// thwonk's address).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum FeedOp {
+    Publish { feed: String, id: String, item: String },
+    Retract { feed: String, id: String },
+}
+
+/// One log line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogLine {
+    /// `log`, `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+/// What a run cost.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cost {
+    pub instructions: u64,
+    pub wall_ms: u64,
+}
+
+impl RunOutcome {
+    /// A failed run with no effects.
+    pub fn failed(kind: ErrorKind, message: impl Into<String>) -> Self {
+        RunOutcome {
+            status: RunStatus::Error,
+            error: Some(RunError {
+                kind,
+                message: message.into(),
+                stack: None,
+            }),
+            effects: Effects::default(),
+            logs: Vec::new(),
+            logs_truncated: false,
+            cost: Cost::default(),
+            response: None,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.status == RunStatus::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_round_trips_through_json() {
+        let mut o = RunOutcome::failed(ErrorKind::Timeout, "too slow");
+        o.logs.push(LogLine {
+            level: "log".into(),
+            message: "hi".into(),
+        });
+        let j = serde_json::to_string(&o).unwrap();
+        let back: RunOutcome = serde_json::from_str(&j).unwrap();
+        assert_eq!(back.error.unwrap().kind, ErrorKind::Timeout);
+        assert_eq!(back.logs.len(), 1);
+        assert!(!back.is_ok());
+    }
+
+    #[test]
+    fn trigger_is_tagged() {
+        let t = Trigger::Request {
+            body: serde_json::json!({"a": 1}),
+        };
+        let j = serde_json::to_value(&t).unwrap();
+        assert_eq!(j["type"], "request");
+    }
+}

@@ -1,0 +1,42 @@
+//! Thoonk models on Redis: the job queues that carry Thwonk's work (`inbound`, `outbound`) and
+//! the feeds that scripts publish to, in the key layout of Thoonk (see `shared/THOONK.md`), so
+//! workers in any language can take the same jobs and follow the same feeds.
+//!
+//! - [`connection`]: the one Redis connection factory (shared multiplexed connection with
+//!   reconnects; dedicated connections for blocking commands).
+//! - [`keys`]: the one place that knows the key layout.
+//! - [`jobs`]: the job queue (publish, take-and-claim, finish, cancel, retry later).
+//! - [`server`]: the private redis-server child of the embedded default (and of tests).
+//!
+//! Not for: durable state. Everything here can be rebuilt from SQL.
+
+pub mod connection;
+pub mod jobs;
+pub mod keys;
+pub mod server;
+
+pub use connection::Redis;
+pub use jobs::{Job, JobQueue};
+pub use server::PrivateRedis;
+
+/// The queue of messages waiting for their rule script. Payload: `{"message_id", "thwonk_id"}`.
+pub const INBOUND: &str = "inbound";
+/// The queue of outbox rows waiting for delivery. Payload: `{"outbox_id"}`.
+pub const OUTBOUND: &str = "outbound";
+
+/// Errors talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum ThoonkError {
+    #[error("redis {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("job {0} is not claimed")]
+    NotClaimed(String),
+}
+
+pub type Result<T, E = ThoonkError> = std::result::Result<T, E>;
