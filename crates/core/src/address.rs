@@ -6,7 +6,9 @@
 use std::fmt;
 
 /// A validated, lower-cased mail address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Address(String);
 
@@ -19,7 +21,9 @@ pub enum AddressError {
     Empty(String),
     #[error("address {0:?} is longer than 254 bytes")]
     TooLong(String),
-    #[error("address {0:?} contains a character not allowed in an address (space, control, <, >, or a second '@')")]
+    #[error(
+        "address {0:?} contains a character not allowed in an address (space, control, <, >, or a second '@')"
+    )]
     BadChar(String),
 }
 
@@ -103,12 +107,27 @@ mod tests {
 
     #[test]
     fn bad_addresses_are_refused() {
-        assert!(matches!(Address::parse("nobody"), Err(AddressError::NoAt(_))));
-        assert!(matches!(Address::parse("@x.org"), Err(AddressError::Empty(_))));
+        assert!(matches!(
+            Address::parse("nobody"),
+            Err(AddressError::NoAt(_))
+        ));
+        assert!(matches!(
+            Address::parse("@x.org"),
+            Err(AddressError::Empty(_))
+        ));
         assert!(matches!(Address::parse("a@"), Err(AddressError::Empty(_))));
-        assert!(matches!(Address::parse("a b@x.org"), Err(AddressError::BadChar(_))));
-        assert!(matches!(Address::parse("a@b@x.org"), Err(AddressError::BadChar(_))));
+        assert!(matches!(
+            Address::parse("a b@x.org"),
+            Err(AddressError::BadChar(_))
+        ));
+        assert!(matches!(
+            Address::parse("a@b@x.org"),
+            Err(AddressError::BadChar(_))
+        ));
         let long = format!("{}@x.org", "a".repeat(260));
-        assert!(matches!(Address::parse(&long), Err(AddressError::TooLong(_))));
+        assert!(matches!(
+            Address::parse(&long),
+            Err(AddressError::TooLong(_))
+        ));
     }
 }

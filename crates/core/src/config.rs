@@ -257,13 +257,23 @@ impl Config {
                 "must be at least 1024 bytes",
             ));
         }
-        if self.smtp.max_recipients == 0 {
-            return Err(ConfigError::new("smtp.max_recipients", "must be at least 1"));
+        if self.smtp.idle_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "smtp.idle_timeout_secs",
+                "must be at least 1",
+            ));
         }
-        if !self.database.url.is_empty()
-            && !(self.database.url.starts_with("sqlite:")
-                || self.database.url.starts_with("postgres://")
-                || self.database.url.starts_with("postgresql://"))
+        if self.smtp.max_recipients == 0 {
+            return Err(ConfigError::new(
+                "smtp.max_recipients",
+                "must be at least 1",
+            ));
+        }
+        let db = &self.database.url;
+        if !db.is_empty()
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| db.starts_with(p))
         {
             return Err(ConfigError::new(
                 "database.url",
@@ -271,13 +281,16 @@ impl Config {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
-        if !self.redis.url.is_empty()
-            && !(self.redis.url.starts_with("redis://")
-                || self.redis.url.starts_with("rediss://")
-                || self.redis.url.starts_with("unix://")
-                || self.redis.url.starts_with("redis+unix://"))
+        let redis = &self.redis.url;
+        if !redis.is_empty()
+            && !["redis://", "rediss://", "unix://", "redis+unix://"]
+                .iter()
+                .any(|p| redis.starts_with(p))
         {
             return Err(ConfigError::new(
                 "redis.url",
@@ -308,7 +321,10 @@ impl Config {
             return Err(ConfigError::new("egress.concurrency", "must be at least 1"));
         }
         if self.egress.max_attempts == 0 {
-            return Err(ConfigError::new("egress.max_attempts", "must be at least 1"));
+            return Err(ConfigError::new(
+                "egress.max_attempts",
+                "must be at least 1",
+            ));
         }
         if self.egress.retry_schedule_secs.is_empty() {
             return Err(ConfigError::new(
@@ -527,14 +543,22 @@ mod tests {
     fn the_documented_config_file_matches_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/thwonk.toml");
         let c = Config::load(Some(&path), env(&[])).unwrap();
-        assert_eq!(c, Config::default(), "config/thwonk.toml must state the defaults");
+        assert_eq!(
+            c,
+            Config::default(),
+            "config/thwonk.toml must state the defaults"
+        );
     }
 
     #[test]
     fn env_overrides_file_and_parses_types() {
         let dir = tempfile_dir();
         let f = dir.join("t.toml");
-        std::fs::write(&f, "[smtp]\nlisten = \"127.0.0.1:1\"\nmax_message_size = 5000\n").unwrap();
+        std::fs::write(
+            &f,
+            "[smtp]\nlisten = \"127.0.0.1:1\"\nmax_message_size = 5000\n",
+        )
+        .unwrap();
         let c = Config::load(
             Some(&f),
             env(&[

@@ -70,12 +70,18 @@ mod tests {
     #[test]
     fn plain_paths_pass_and_lose_a_leading_slash() {
         assert_eq!(normalize_path("members.json").unwrap(), "members.json");
-        assert_eq!(normalize_path("/archive/2026/1.txt").unwrap(), "archive/2026/1.txt");
+        assert_eq!(
+            normalize_path("/archive/2026/1.txt").unwrap(),
+            "archive/2026/1.txt"
+        );
     }
 
     #[test]
     fn traversal_and_junk_are_refused() {
-        assert_eq!(normalize_path("../other/members.json"), Err(PathError::DotSegment));
+        assert_eq!(
+            normalize_path("../other/members.json"),
+            Err(PathError::DotSegment)
+        );
         assert_eq!(normalize_path("a/../../b"), Err(PathError::DotSegment));
         assert_eq!(normalize_path("./a"), Err(PathError::DotSegment));
         assert_eq!(normalize_path("a//b"), Err(PathError::EmptySegment));

@@ -1,0 +1,74 @@
+//! The limits a session enforces, with their defaults named in one place.
+//!
+//! The limits that operators tune (message size, recipients, idle timeout) come from
+//! `[smtp]` in the configuration; the others are protocol constants or defaults named here
+//! until they earn a configuration key.
+
+use std::time::Duration;
+use thwonk_core::config::SmtpConfig;
+
+/// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4). We advertise no extension
+/// that raises it.
+pub const MAX_COMMAND_LINE: usize = 512;
+
+/// Size of a session's read buffer: the most a session holds of not-yet-parsed input
+/// (pipelined commands, or body bytes on their way into the message). Must exceed
+/// [`MAX_COMMAND_LINE`] so a whole command line always fits.
+pub const DEFAULT_READ_BUFFER: usize = 64 * 1024;
+const _: () = assert!(DEFAULT_READ_BUFFER > MAX_COMMAND_LINE);
+
+/// Protocol errors (syntax, bad sequence, unknown command) a session may make before it is
+/// closed with 421: a client that keeps getting it wrong is broken or probing.
+pub const DEFAULT_MAX_BAD_COMMANDS: u32 = 20;
+
+/// Sessions served at once by one ingress process; past it, new connections get 421 and are
+/// closed. Bounds memory: each session may hold up to a whole message.
+pub const DEFAULT_MAX_SESSIONS: usize = 256;
+
+/// How long a shutdown waits for sessions in the middle of a transaction (a DATA transfer,
+/// a delivery to the store) before it drops them.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The shortest idle timeout: 0 in the configuration would close every session at once.
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the accept loop pauses after a failed `accept` (out of file descriptors, for
+/// example) so that it does not spin.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Every limit of the SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message body accepted, bytes (`smtp.max_message_size`; advertised as SIZE).
+    pub max_message_size: u64,
+    /// Most recipients in one transaction (`smtp.max_recipients`).
+    pub max_recipients: usize,
+    /// Longest wait for the client to send (or take) anything (`smtp.idle_timeout_secs`).
+    pub idle_timeout: Duration,
+    /// Longest command line, CRLF included.
+    pub max_command_line: usize,
+    /// Read buffer per session, bytes.
+    pub read_buffer: usize,
+    /// Protocol errors before the session is closed.
+    pub max_bad_commands: u32,
+    /// Sessions at once.
+    pub max_sessions: usize,
+    /// How long shutdown waits for sessions in a transaction.
+    pub shutdown_grace: Duration,
+}
+
+impl Limits {
+    /// The configured limits, with the named defaults for the rest.
+    pub fn from_config(smtp: &SmtpConfig) -> Limits {
+        Limits {
+            max_message_size: smtp.max_message_size,
+            max_recipients: usize::try_from(smtp.max_recipients).unwrap_or(usize::MAX),
+            idle_timeout: Duration::from_secs(smtp.idle_timeout_secs).max(MIN_IDLE_TIMEOUT),
+            max_command_line: MAX_COMMAND_LINE,
+            read_buffer: DEFAULT_READ_BUFFER,
+            max_bad_commands: DEFAULT_MAX_BAD_COMMANDS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}

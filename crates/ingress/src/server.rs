@@ -1,0 +1,139 @@
+//! The accept loop: one task per session, a cap on sessions at once, and graceful shutdown.
+//!
+//! Shutdown is signalled by cancelling the [`CancellationToken`] given to [`serve`]. Then:
+//! the listener stops accepting (and is closed); sessions waiting for a command answer
+//! `421 4.3.2` and close; sessions in the middle of a DATA transfer or a delivery finish it
+//! and answer its result first. `serve` returns once every session has ended, or after
+//! [`Limits::shutdown_grace`], when the sessions still running are dropped (their clients
+//! get no final reply, so they keep the mail and retry).
+
+use crate::limits::{ACCEPT_ERROR_BACKOFF, Limits};
+use crate::reply::Reply;
+use crate::session::{self, SessionContext};
+use crate::sink::MailSink;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use thwonk_core::config::SmtpConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Serve SMTP on `listener` until `shutdown` is cancelled, handing accepted mail to `sink`.
+///
+/// The caller binds the listener (so tests can use port 0, and so the binary reports a bind
+/// error before anything starts). Returns when every session has ended.
+pub async fn serve<S: MailSink>(
+    listener: TcpListener,
+    config: Arc<SmtpConfig>,
+    sink: Arc<S>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let limits = Limits::from_config(&config);
+    let slots = Arc::new(Semaphore::new(limits.max_sessions));
+    let grace = limits.shutdown_grace;
+    let context = Arc::new(SessionContext {
+        sink,
+        hostname: config.hostname.clone(),
+        limits,
+        shutdown: shutdown.clone(),
+    });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "SMTP ingress listening");
+    }
+
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    match slots.clone().try_acquire_owned() {
+                        Ok(slot) => {
+                            let context = context.clone();
+                            sessions.spawn(async move {
+                                start_session(stream, peer, context).await;
+                                drop(slot);
+                            });
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "too many sessions, turning a client away");
+                            turn_away(stream);
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: transient; do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            },
+            Some(joined) = sessions.join_next(), if !sessions.is_empty() => log_panic(joined),
+        }
+    }
+    drop(listener);
+
+    let drain = async {
+        while let Some(joined) = sessions.join_next().await {
+            log_panic(joined);
+        }
+    };
+    if tokio::time::timeout(grace, drain).await.is_err() {
+        tracing::warn!(
+            sessions = sessions.len(),
+            "shutdown grace over, dropping sessions still running"
+        );
+        sessions.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn start_session<S: MailSink>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<SessionContext<S>>,
+) {
+    // Replies are batched by the session already; Nagle would only delay them.
+    let _ = stream.set_nodelay(true);
+    let client_ip = peer.ip().to_canonical();
+    session::run(stream, client_ip, context).await;
+}
+
+/// Tell a client over the session cap to come back later, without a task: the reply is
+/// written straight to the socket, whose send buffer is empty and takes it whole. (Through
+/// tokio, a socket this fresh may not be known writable yet.)
+fn turn_away(stream: TcpStream) {
+    let mut out = Vec::new();
+    Reply::TOO_BUSY.write_to(&mut out);
+    if let Ok(stream) = stream.into_std() {
+        let _ = (&stream).write(&out);
+    }
+}
+
+fn log_panic(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "SMTP session panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_client_over_the_session_cap_is_told_421() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        turn_away(stream);
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("421 4.3.2 "), "{reply:?}");
+    }
+}
