@@ -1,0 +1,210 @@
+//! The system of record: thwonks, script versions, messages, runs, VFS files and the outbox,
+//! in SQL (SQLite by default, PostgreSQL for scale-out; one code path through `sqlx::Any`).
+//!
+//! Every other role treats this crate as the truth: Redis carries work and events and can be
+//! rebuilt from here. The invariants that make effects happen once live in SQL here:
+//! - a run commits in one transaction ([`Store::commit_run`]), guarded on its message still
+//!   being `queued`, so a job delivered twice commits once;
+//! - a thwonk's runs are serialised by a lease row ([`Store::try_lease`]) that works across
+//!   runner processes and hosts.
+//!
+//! Not for: queueing or events (that is `thwonk-thoonk`), composing mail (`thwonk-mail`).
+//!
+//! Times are `i64` milliseconds since the epoch; ids are text (UUID v7); blobs are bytes.
+//!
+//! Modules (each adds one group of [`Store`] methods, or one helper):
+//! - `connect`: opening the pool (SQLite pragmas, WAL), migrations, and the one way to begin a
+//!   write transaction (`BEGIN IMMEDIATE` on SQLite).
+//! - `thwonks`: rules addresses and their script versions (`deploy_script`).
+//! - `messages`: incoming mail as the ingress stored it, in arrival order.
+//! - `lease`: the per-thwonk run lease that serialises runs across runner processes.
+//! - `runs`: committing a run's effects exactly once, and reading run records.
+//! - `vfs`: a thwonk's files.
+//! - `outbox`: outgoing mail and its delivery state, for egress.
+//! - `rows`: decoding rows into the public types (JSON columns, flags, addresses).
+//! - [`scratch`]: throw-away PostgreSQL databases, for tests and benchmarks only.
+//!
+//! SQL is written once for both engines: `$1, $2, ...` placeholders (SQLite binds `$N` by
+//! number), only `i64`, text, bytes and their `Option`s cross the driver, and `ON CONFLICT`
+//! upserts, which both engines speak.
+
+mod connect;
+mod lease;
+mod messages;
+mod outbox;
+mod rows;
+mod runs;
+pub mod scratch;
+mod thwonks;
+mod vfs;
+
+pub use connect::SQLITE_BUSY_TIMEOUT;
+pub use messages::QueuedMessageRef;
+
+use thwonk_core::Address;
+use thwonk_core::run::{LogLine, VfsOp};
+
+/// Which SQL engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors of the store, with messages an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {url}: cannot connect: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database (cheap to clone: a pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    pool: sqlx::AnyPool,
+}
+
+/// A rules address with its script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thwonk {
+    pub id: String,
+    pub address: Address,
+    /// `active` or `disabled`; only active thwonks accept mail.
+    pub status: String,
+    /// The active script version, if one was deployed.
+    pub active_version: Option<i64>,
+    /// The active script's `schedule` export, if any.
+    pub schedule: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// One deployed version of a thwonk's script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptVersion {
+    pub thwonk_id: String,
+    pub version: i64,
+    pub source: String,
+    pub schedule: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// What `deploy_script` did.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub thwonk: Thwonk,
+    pub version: i64,
+    /// True when the thwonk did not exist before.
+    pub created: bool,
+}
+
+/// A message the ingress accepted for one thwonk.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub thwonk_id: String,
+    /// Envelope sender, empty for the null sender.
+    pub mail_from: String,
+    /// The envelope recipients that belong to this thwonk.
+    pub rcpt_to: Vec<String>,
+    pub raw: Vec<u8>,
+    pub received_at_ms: i64,
+}
+
+/// A stored incoming message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: String,
+    /// Arrival order across all ingress processes (the database's sequence).
+    pub seq: i64,
+    pub thwonk_id: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub raw: Vec<u8>,
+    pub received_at_ms: i64,
+    /// `queued`, `processed` or `failed`.
+    pub status: String,
+}
+
+/// The record of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: String,
+    pub thwonk_id: String,
+    pub message_id: Option<String>,
+    /// `message`, `schedule` or `request`.
+    pub trigger: String,
+    pub script_version: i64,
+    /// `ok` or `error`.
+    pub status: String,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub error_stack: Option<String>,
+    pub logs: Vec<LogLine>,
+    pub logs_truncated: bool,
+    pub instructions: i64,
+    pub wall_ms: i64,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+}
+
+/// An outgoing message ready for egress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutbox {
+    pub id: String,
+    /// Envelope sender.
+    pub mail_from: String,
+    /// Envelope recipients.
+    pub rcpt_to: Vec<String>,
+    /// The whole RFC 5322 message, CRLF line ends.
+    pub raw: Vec<u8>,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: String,
+    pub run_id: String,
+    pub thwonk_id: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub raw: Vec<u8>,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// Everything one run commits, in one transaction.
+#[derive(Debug, Clone)]
+pub struct RunCommit {
+    pub run: RunRecord,
+    /// VFS changes; applied only when `run.status` is `ok`.
+    pub vfs: Vec<VfsOp>,
+    /// Outgoing mail; inserted only when `run.status` is `ok`.
+    pub outbox: Vec<NewOutbox>,
+}
+
+/// The result of [`Store::commit_run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitResult {
+    Committed,
+    /// The run's message was no longer `queued`: another run committed it first. Nothing was
+    /// written.
+    AlreadyProcessed,
+}

@@ -1,0 +1,140 @@
+//! Committing a run, exactly once, and reading run records.
+//!
+//! The guard is one conditional `UPDATE` on the message (`... AND status = 'queued'`), run
+//! first in the transaction: on PostgreSQL it takes the message's row lock, so a second commit
+//! of the same message waits, then sees `processed` and matches nothing; on SQLite the whole
+//! transaction holds the write lock (`BEGIN IMMEDIATE`). Zero rows matched means another run
+//! got there first, and the transaction is rolled back before anything else is written.
+
+use thwonk_core::run::VfsOp;
+use thwonk_core::time::now_ms;
+
+use crate::rows::{self, run_columns};
+use crate::{CommitResult, Result, RunCommit, RunRecord, Store};
+
+impl Store {
+    /// Commit a run: for a message run, the message's status (`processed` when the run is
+    /// `ok`, else `failed`) guarded on it being `queued`; the run record; and, when the run
+    /// succeeded, its VFS changes (in order) and outbox rows (`queued`, due now). One
+    /// transaction (SQLite: `BEGIN IMMEDIATE`).
+    ///
+    /// `AlreadyProcessed` (nothing written) when the message is not `queued`, including when
+    /// it no longer exists (the ingress deleted it): either way the job has nothing to do.
+    /// A run without a message (schedule, request) always commits.
+    pub async fn commit_run(&self, commit: &RunCommit) -> Result<CommitResult> {
+        let run = &commit.run;
+        let ok = run.status == "ok";
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+
+        if let Some(message_id) = &run.message_id {
+            let marked = sqlx::query(
+                "UPDATE messages SET status = $1, run_id = $2, processed_at_ms = $3 \
+                 WHERE id = $4 AND status = 'queued'",
+            )
+            .bind(if ok { "processed" } else { "failed" })
+            .bind(&run.id)
+            .bind(now)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if marked == 0 {
+                tracing::debug!(
+                    run_id = %run.id,
+                    message_id = %message_id,
+                    "message is no longer queued; run not committed"
+                );
+                tx.rollback().await?;
+                return Ok(CommitResult::AlreadyProcessed);
+            }
+        }
+
+        sqlx::query(concat!(
+            "INSERT INTO runs (",
+            run_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .bind(&run.id)
+        .bind(&run.thwonk_id)
+        .bind(run.message_id.as_deref())
+        .bind(&run.trigger)
+        .bind(run.script_version)
+        .bind(&run.status)
+        .bind(run.error_kind.as_deref())
+        .bind(run.error_message.as_deref())
+        .bind(run.error_stack.as_deref())
+        .bind(rows::to_json(&run.logs)?)
+        .bind(rows::flag(run.logs_truncated))
+        .bind(run.instructions)
+        .bind(run.wall_ms)
+        .bind(run.started_at_ms)
+        .bind(run.finished_at_ms)
+        .execute(&mut *tx)
+        .await?;
+
+        if ok {
+            for op in &commit.vfs {
+                match op {
+                    VfsOp::Write { path, content } => {
+                        Self::upsert_file(&mut tx, &run.thwonk_id, path, content.as_bytes(), now)
+                            .await?;
+                    }
+                    VfsOp::Delete { path } => {
+                        Self::remove_file(&mut tx, &run.thwonk_id, path).await?;
+                    }
+                }
+            }
+            for mail in &commit.outbox {
+                sqlx::query(
+                    "INSERT INTO outbox (id, run_id, thwonk_id, mail_from, rcpt_to, raw, \
+                     status, attempts, next_attempt_at_ms, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $7)",
+                )
+                .bind(&mail.id)
+                .bind(&run.id)
+                .bind(&run.thwonk_id)
+                .bind(&mail.mail_from)
+                .bind(rows::to_json(&mail.rcpt_to)?)
+                .bind(&mail.raw[..])
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+
+        tx.commit().await?;
+        Ok(CommitResult::Committed)
+    }
+
+    /// Recent runs of a thwonk, newest first.
+    pub async fn list_runs(&self, thwonk_id: &str, limit: i64) -> Result<Vec<RunRecord>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE thwonk_id = $1 ORDER BY started_at_ms DESC, id DESC LIMIT $2"
+        ))
+        .bind(thwonk_id)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::run)
+        .collect()
+    }
+
+    /// One run record.
+    pub async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::run)
+        .transpose()
+    }
+}
