@@ -1,0 +1,255 @@
+//! Deploy-time checks: size and nesting (before Boa sees the source), parse, kind, handlers
+//! and schedule.
+
+use boa_engine::ast::ModuleItem;
+use boa_engine::ast::scope::Scope;
+use boa_engine::interner::Interner;
+use boa_engine::module::Module;
+use boa_engine::parser::{Error as ParseError, Parser, Source};
+use boa_engine::{Context, js_string};
+use thwonk_core::run::SandboxLimits;
+
+use crate::engine::{new_context, on_engine_thread};
+use crate::scan::scan;
+use crate::settle::{Settled, settle};
+
+/// What a deployable script is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptInfo {
+    pub kind: ScriptKind,
+    /// Which of `onMessage`, `onSchedule`, `onRequest` it exports (empty for classic scripts).
+    pub handlers: Vec<String>,
+    /// The module's exported `schedule` (cron, UTC), if any.
+    pub schedule: Option<String>,
+}
+
+/// An ES module with handlers, or a classic Thwonk script (no `export`) run top to bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptKind {
+    Module,
+    Classic,
+}
+
+/// Why a script was refused, with a 1-based position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct CheckError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl CheckError {
+    fn at_start(message: impl Into<String>) -> Self {
+        CheckError {
+            line: 1,
+            column: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// The handlers a module may export, in the order they are reported.
+pub const HANDLERS: [&str; 3] = ["onMessage", "onSchedule", "onRequest"];
+
+/// Static checks + parse, for deploy: source size (`limits.script_max_bytes`), nesting depth
+/// (`limits.script_max_depth`) with a scanner that understands strings, comments, template
+/// literals and regex literals, then a Boa parse. Errors carry 1-based line and column.
+///
+/// A module's top-level code is evaluated (under the run limits, on a fresh context) to read
+/// its exports; it has no `thwonk` to act with, so this has no effects.
+pub fn check(source: &str, limits: &SandboxLimits) -> Result<ScriptInfo, CheckError> {
+    scan(source, limits.script_max_bytes, limits.script_max_depth)?;
+    on_engine_thread(|| inspect(source, limits)).unwrap_or_else(|| {
+        Err(CheckError::at_start(
+            "the script engine failed on this script (an internal error)",
+        ))
+    })
+}
+
+fn inspect(source: &str, limits: &SandboxLimits) -> Result<ScriptInfo, CheckError> {
+    match script_kind(source)? {
+        ScriptKind::Classic => Ok(ScriptInfo {
+            kind: ScriptKind::Classic,
+            handlers: Vec::new(),
+            schedule: None,
+        }),
+        ScriptKind::Module => inspect_module(source, limits),
+    }
+}
+
+/// Module or classic, decided on the parsed AST: a module is source with at least one
+/// `import` or `export` declaration. Source that parses only as a classic (sloppy) script is
+/// classic too. Call only after [`scan`]: this parses with Boa.
+pub fn script_kind(source: &str) -> Result<ScriptKind, CheckError> {
+    let mut interner = Interner::default();
+    let module =
+        Parser::new(Source::from_bytes(source)).parse_module(&Scope::new_global(), &mut interner);
+    match module {
+        Ok(module) => {
+            let declares = module.items().items().iter().any(|item| {
+                matches!(
+                    item,
+                    ModuleItem::ExportDeclaration(_) | ModuleItem::ImportDeclaration(_)
+                )
+            });
+            if declares {
+                return Ok(ScriptKind::Module);
+            }
+            // No exports: classic, but it must also parse as a classic script.
+            parse_classic(source)
+        }
+        Err(module_error) => match parse_classic(source) {
+            Ok(kind) => Ok(kind),
+            Err(_) => Err(parse_error(&module_error, source)),
+        },
+    }
+}
+
+fn parse_classic(source: &str) -> Result<ScriptKind, CheckError> {
+    let mut interner = Interner::default();
+    Parser::new(Source::from_bytes(source))
+        .parse_script(&Scope::new_global(), &mut interner)
+        .map(|_| ScriptKind::Classic)
+        .map_err(|e| parse_error(&e, source))
+}
+
+/// A parse error with its position; Boa's "at line N, col M" suffix is dropped from the
+/// message since the position is carried separately.
+fn parse_error(error: &ParseError, source: &str) -> CheckError {
+    let position = match error {
+        ParseError::Expected { span, .. } | ParseError::Unexpected { span, .. } => {
+            Some(span.start())
+        }
+        ParseError::General { position, .. } => Some(*position),
+        ParseError::Lex {
+            err: boa_engine::parser::lexer::error::Error::Syntax(_, position),
+        } => Some(*position),
+        _ => None,
+    };
+    let (line, column) = match (position, error) {
+        (Some(p), _) => (p.line_number(), p.column_number()),
+        (None, ParseError::AbruptEnd) => end_of(source),
+        (None, _) => (1, 1),
+    };
+    let mut message = error.to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    CheckError {
+        line,
+        column,
+        message,
+    }
+}
+
+/// 1-based line and column just past the last character.
+fn end_of(source: &str) -> (u32, u32) {
+    let line = source.matches('\n').count() as u32 + 1;
+    let column = source.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+    (line, column)
+}
+
+fn inspect_module(source: &str, limits: &SandboxLimits) -> Result<ScriptInfo, CheckError> {
+    let mut context = new_context(limits, 0, "check")
+        .map_err(|e| CheckError::at_start(format!("engine setup failed: {e}")))?;
+    // Handlers get the real console; top-level code at deploy gets a silent one.
+    context
+        .eval(Source::from_bytes(
+            "globalThis.console = { log() {}, info() {}, warn() {}, error() {} };",
+        ))
+        .map_err(|e| CheckError::at_start(format!("engine setup failed: {e}")))?;
+    let module = Module::parse(Source::from_bytes(source), None, &mut context)
+        .map_err(|e| CheckError::at_start(e.to_string()))?;
+    let promise = module.load_link_evaluate(&mut context);
+    match settle(&promise, &mut context) {
+        Settled::Fulfilled(_) => {}
+        Settled::Failed(error) => {
+            return Err(CheckError::at_start(format!(
+                "the module's top-level code failed: {error}"
+            )));
+        }
+        Settled::Pending => {
+            return Err(CheckError::at_start(
+                "the module's top-level code never finished (a top-level await that never resolves)",
+            ));
+        }
+    }
+    let namespace = module.namespace(&mut context);
+    let mut handlers = Vec::new();
+    for name in HANDLERS {
+        let value = get(&namespace, name, &mut context)?;
+        if value.is_undefined() {
+            continue;
+        }
+        if !value.is_callable() {
+            return Err(CheckError::at_start(format!("{name} must be a function")));
+        }
+        handlers.push(name.to_string());
+    }
+    if !handlers.iter().any(|h| h == "onMessage") {
+        return Err(CheckError::at_start(
+            "onMessage is required: export function onMessage(msg, thwonk) { ... }",
+        ));
+    }
+    let schedule = match get(&namespace, "schedule", &mut context)? {
+        v if v.is_undefined() => None,
+        v => match v.as_string() {
+            Some(s) => Some(s.to_std_string_escaped()),
+            None => {
+                return Err(CheckError::at_start(
+                    "schedule must be a cron string, e.g. \"0 0 * * *\"",
+                ));
+            }
+        },
+    };
+    if schedule.is_some() && !handlers.iter().any(|h| h == "onSchedule") {
+        return Err(CheckError::at_start(
+            "a schedule needs an onSchedule handler to run",
+        ));
+    }
+    Ok(ScriptInfo {
+        kind: ScriptKind::Module,
+        handlers,
+        schedule,
+    })
+}
+
+fn get(
+    namespace: &boa_engine::JsObject,
+    name: &str,
+    context: &mut Context,
+) -> Result<boa_engine::JsValue, CheckError> {
+    namespace
+        .get(js_string!(name), context)
+        .map_err(|e| CheckError::at_start(format!("reading export {name}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_follows_the_ast_not_the_text() {
+        assert_eq!(
+            script_kind("export function onMessage() {}").unwrap(),
+            ScriptKind::Module
+        );
+        // "export" in a string or comment does not make a module.
+        assert_eq!(
+            script_kind("// export function x\nthwonk.print('export')").unwrap(),
+            ScriptKind::Classic
+        );
+        // Sloppy-mode code that is not valid module code is classic.
+        assert_eq!(
+            script_kind("with (Math) { print(PI) }").unwrap(),
+            ScriptKind::Classic
+        );
+    }
+
+    #[test]
+    fn end_position_is_past_the_last_character() {
+        assert_eq!(end_of("ab\ncd"), (2, 3));
+        assert_eq!(end_of(""), (1, 1));
+    }
+}

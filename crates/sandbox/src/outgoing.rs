@@ -1,0 +1,133 @@
+//! Rules for outgoing messages that need no engine: address checks, the `from` rule, reply
+//! subjects and `References`.
+
+use crate::state::{ApiError, ApiResult};
+
+/// Loose address validation: something with an `@`, and nothing that could break a header
+/// (CR, LF, NUL). Full parsing is `thwonk-mail`'s job when it composes the MIME.
+pub fn check_address(address: &str) -> ApiResult<String> {
+    let address = address.trim();
+    if address.is_empty() || !address.contains('@') {
+        return Err(ApiError::Refused(format!(
+            "not an email address: {address:?}"
+        )));
+    }
+    if address.contains(['\r', '\n', '\0']) {
+        return Err(ApiError::Refused(format!(
+            "an address may not contain line breaks: {address:?}"
+        )));
+    }
+    Ok(address.to_string())
+}
+
+pub fn check_addresses(addresses: Vec<String>) -> ApiResult<Vec<String>> {
+    addresses.iter().map(|a| check_address(a)).collect()
+}
+
+/// A header value or subject: one line.
+pub fn check_one_line(what: &str, value: &str) -> ApiResult<()> {
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(ApiError::Refused(format!(
+            "{what} may not contain line breaks"
+        )));
+    }
+    Ok(())
+}
+
+/// A header name: printable ASCII without `:` (RFC 5322 field-name).
+pub fn check_header_name(name: &str) -> ApiResult<()> {
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        return Err(ApiError::Refused(format!("not a header name: {name:?}")));
+    }
+    Ok(())
+}
+
+/// `from` may only be the thwonk's own address (compared case-insensitively).
+pub fn check_from(from: &str, own_address: &str) -> ApiResult<String> {
+    let from = check_address(from)?;
+    if !from.eq_ignore_ascii_case(own_address) {
+        return Err(ApiError::Refused(format!(
+            "from may only be this thwonk's address ({own_address}), not {from}"
+        )));
+    }
+    Ok(own_address.to_string())
+}
+
+/// "Re: subject", without stacking "Re: Re:".
+pub fn reply_subject(subject: &str) -> String {
+    let trimmed = subject.trim_start();
+    let already = trimmed
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("re:"));
+    if already {
+        subject.to_string()
+    } else {
+        format!("Re: {subject}")
+    }
+}
+
+/// The `References` of a reply: the original's references, then its Message-ID, each without
+/// angle brackets.
+pub fn reply_references(existing: Option<&str>, message_id: Option<&str>) -> Vec<String> {
+    let mut refs: Vec<String> = existing
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|r| r.trim_start_matches('<').trim_end_matches('>').to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if let Some(id) = message_id.filter(|id| !id.is_empty())
+        && !refs.iter().any(|r| r == id)
+    {
+        refs.push(id.to_string());
+    }
+    refs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_need_an_at_and_no_line_breaks() {
+        assert_eq!(check_address(" a@b.c ").unwrap(), "a@b.c");
+        assert!(check_address("nobody").is_err());
+        assert!(check_address("a@b.c\r\nBcc: x@y.z").is_err());
+        assert!(check_address("").is_err());
+    }
+
+    #[test]
+    fn from_must_be_the_thwonks_own_address() {
+        assert_eq!(
+            check_from("List@Example.org", "list@example.org").unwrap(),
+            "list@example.org"
+        );
+        assert!(check_from("other@example.org", "list@example.org").is_err());
+    }
+
+    #[test]
+    fn reply_subject_does_not_stack_re() {
+        assert_eq!(reply_subject("hello"), "Re: hello");
+        assert_eq!(reply_subject("Re: hello"), "Re: hello");
+        assert_eq!(reply_subject("RE: hello"), "RE: hello");
+        assert_eq!(reply_subject(""), "Re: ");
+        assert_eq!(reply_subject("é"), "Re: é");
+    }
+
+    #[test]
+    fn references_append_the_message_id_once() {
+        assert_eq!(
+            reply_references(Some("<a@x> <b@x>"), Some("c@x")),
+            vec!["a@x", "b@x", "c@x"]
+        );
+        assert_eq!(reply_references(None, Some("c@x")), vec!["c@x"]);
+        assert_eq!(reply_references(Some("<c@x>"), Some("c@x")), vec!["c@x"]);
+        assert!(reply_references(None, None).is_empty());
+    }
+
+    #[test]
+    fn header_names_are_checked() {
+        assert!(check_header_name("X-List").is_ok());
+        assert!(check_header_name("X List").is_err());
+        assert!(check_header_name("X:").is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Deploy checks: `thwonk_sandbox::check`.
+
+use thwonk_core::run::SandboxLimits;
+use thwonk_sandbox::{ScriptKind, check};
+
+fn limits() -> SandboxLimits {
+    SandboxLimits::default()
+}
+
+#[test]
+fn a_module_reports_its_handlers_and_schedule() {
+    let info = check(
+        r#"export function onMessage(msg, thwonk) {}
+        export const schedule = "0 0 * * *";
+        export async function onSchedule(event, thwonk) {}
+        export function onRequest(req, thwonk) { return 1 }"#,
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!(info.kind, ScriptKind::Module);
+    assert_eq!(info.handlers, ["onMessage", "onSchedule", "onRequest"]);
+    assert_eq!(info.schedule.as_deref(), Some("0 0 * * *"));
+}
+
+#[test]
+fn a_script_without_exports_is_classic() {
+    let info = check("thwonk.print('export is just a word here')", &limits()).unwrap();
+    assert_eq!(info.kind, ScriptKind::Classic);
+    assert!(info.handlers.is_empty());
+    assert_eq!(info.schedule, None);
+}
+
+#[test]
+fn on_message_is_required() {
+    let err = check("export function onRequest() {}", &limits()).unwrap_err();
+    assert!(err.message.contains("onMessage is required"), "{err}");
+    let err = check("export const onMessage = 5;", &limits()).unwrap_err();
+    assert!(err.message.contains("must be a function"), "{err}");
+}
+
+#[test]
+fn a_syntax_error_has_line_and_column() {
+    let err = check("export function onMessage() {\n  let x = ;\n}", &limits()).unwrap_err();
+    assert_eq!((err.line, err.column), (2, 11));
+    assert!(err.to_string().starts_with("2:11: "), "{err}");
+}
+
+#[test]
+fn an_unterminated_script_points_at_its_end() {
+    let err = check("export function onMessage() {\n  if (x) {", &limits()).unwrap_err();
+    assert_eq!(err.line, 2);
+}
+
+#[test]
+fn three_hundred_nested_parens_are_refused_without_crashing() {
+    let src = format!(
+        "export function onMessage() {{\n  return {}1{};\n}}",
+        "(".repeat(300),
+        ")".repeat(300)
+    );
+    let err = check(&src, &limits()).unwrap_err();
+    assert_eq!(err.line, 2);
+    assert_eq!(err.column, 10 + 63);
+    assert!(err.message.contains("nested more than 64"), "{err}");
+}
+
+#[test]
+fn oversized_source_is_refused() {
+    let src = format!(
+        "export function onMessage() {{}}\n//{}",
+        "x".repeat(300 * 1024)
+    );
+    let err = check(&src, &limits()).unwrap_err();
+    assert!(err.message.contains("limit is 262144 bytes"), "{err}");
+}
+
+#[test]
+fn schedule_must_be_a_string_with_a_handler() {
+    let err = check(
+        "export function onMessage() {}\nexport const schedule = 5;",
+        &limits(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("cron string"), "{err}");
+    let err = check(
+        "export function onMessage() {}\nexport const schedule = '* * * * *';",
+        &limits(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("onSchedule"), "{err}");
+}
+
+#[test]
+fn top_level_code_that_throws_or_spins_is_refused() {
+    let err = check(
+        "throw new Error('no');\nexport function onMessage() {}",
+        &limits(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("no"), "{err}");
+    let small = SandboxLimits {
+        instructions: 10_000,
+        ..limits()
+    };
+    let err = check("for (;;) {}\nexport function onMessage() {}", &small).unwrap_err();
+    assert!(err.message.contains("failed"), "{err}");
+}
+
+#[test]
+fn top_level_console_is_harmless_at_deploy() {
+    check(
+        "console.log('hi');\nexport function onMessage() {}",
+        &limits(),
+    )
+    .unwrap();
+}
