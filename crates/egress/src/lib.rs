@@ -1,0 +1,42 @@
+//! The egress role: takes `outbound` jobs, delivers the outbox row each names, and records the
+//! result in SQL (sent, retry later, or failed).
+//!
+//! - [`worker`]: the job loop ([`Egress`]): `egress.concurrency` takers, graceful shutdown,
+//!   and what each delivery result does to the outbox row and the job.
+//! - [`policy`]: pure retry policy: what is transient, what is permanent, how long to wait.
+//! - [`transport`]: the [`Transport`] trait, the message handed to it ([`Outgoing`]) and the
+//!   per-destination [`DeliveryReport`] it returns.
+//! - [`mode`]: the transport `egress.mode` selects ([`ModeTransport`]).
+//! - [`capture`]: mode `capture`: each message written as `.eml` + envelope `.json` files.
+//! - [`relay`]: mode `relay`: every message handed to one SMTP relay.
+//! - [`mx`]: mode `mx`: recipients grouped by domain, delivered to each domain's MX.
+//! - [`smtp`]: what the SMTP modes share: envelopes and lettre errors as [`Failure`]s.
+//!
+//! Not for: composing mail (`thwonk-mail` did that before the row was written), DSN bounces
+//! (a later piece, which will read the failures recorded here), or TLS (plain SMTP for now).
+
+pub mod capture;
+pub mod mode;
+pub mod mx;
+pub mod policy;
+pub mod relay;
+pub mod smtp;
+pub mod transport;
+pub mod worker;
+
+pub use mode::ModeTransport;
+pub use policy::{Class, Decision, Failure, classify, decide, next_delay};
+pub use transport::{DeliveryReport, Destination, Outgoing, Transport, Verdict};
+pub use worker::Egress;
+
+/// Errors that stop the egress role (delivery failures are not errors: they are recorded on
+/// the outbox row).
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    #[error("egress.relay {0:?} is not host:port")]
+    BadRelay(String),
+    #[error("cannot set up the DNS resolver for mode mx (is /etc/resolv.conf readable?): {0}")]
+    Resolver(String),
+    #[error("egress worker task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}

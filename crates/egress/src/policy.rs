@@ -1,0 +1,219 @@
+//! Retry policy, as plain functions: which failures are worth another try, how long to wait,
+//! and when to give up. No I/O, so every rule is pinned down by a unit test.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why one destination did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered a negative reply; `message` is what it said.
+    Reply { code: u16, message: String },
+    /// No final answer within `egress.timeout_secs`.
+    Timeout { ms: u64 },
+    /// Connecting failed or the connection broke (refused, reset, unreachable, bad reply).
+    Network(String),
+    /// The client refused to go on (an address the server cannot take, say): another try
+    /// would do the same.
+    Refused(String),
+    /// A recipient that is not a mail address.
+    BadAddress(String),
+    /// The domain does not exist (NXDOMAIN).
+    NoSuchDomain(String),
+    /// The domain publishes a null MX (RFC 7505): it accepts no mail.
+    NullMx(String),
+    /// The domain has no MX and no address to fall back to (RFC 5321 §5.1).
+    NoMailServer(String),
+    /// DNS did not answer usefully (timeout, SERVFAIL): may work later.
+    Dns(String),
+    /// Writing on this host failed (capture mode: disk full, permissions).
+    Local(String),
+}
+
+/// Whether a failure is worth another attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Transient,
+    Permanent,
+}
+
+/// Sort a failure: 4xx replies, timeouts, network, DNS trouble and local write errors may
+/// clear up; 5xx replies and mail that can never be delivered as addressed will not.
+pub fn classify(failure: &Failure) -> Class {
+    match failure {
+        Failure::Reply { code, .. } if (500..600).contains(code) => Class::Permanent,
+        // 4xx, and any other code where a final answer was expected: the server is confused,
+        // which is a reason to wait, not to give up.
+        Failure::Reply { .. } => Class::Transient,
+        Failure::Timeout { .. } | Failure::Network(_) | Failure::Dns(_) | Failure::Local(_) => {
+            Class::Transient
+        }
+        Failure::Refused(_)
+        | Failure::BadAddress(_)
+        | Failure::NoSuchDomain(_)
+        | Failure::NullMx(_)
+        | Failure::NoMailServer(_) => Class::Permanent,
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Reply { code, message } => {
+                write!(f, "remote server replied {code}: {message}")
+            }
+            Failure::Timeout { ms } => write!(f, "no answer within {} s", *ms as f64 / 1000.0),
+            Failure::Network(e) => write!(f, "connection failed: {e}"),
+            Failure::Refused(e) => write!(f, "cannot send: {e}"),
+            Failure::BadAddress(a) => write!(f, "{a:?} is not a mail address"),
+            Failure::NoSuchDomain(d) => write!(f, "domain {d} does not exist"),
+            Failure::NullMx(d) => write!(f, "domain {d} accepts no mail (null MX)"),
+            Failure::NoMailServer(d) => {
+                write!(f, "domain {d} has no mail server (no MX, no address)")
+            }
+            Failure::Dns(e) => write!(f, "DNS lookup failed: {e}"),
+            Failure::Local(e) => write!(f, "local write failed: {e}"),
+        }
+    }
+}
+
+/// The wait before the next attempt, after `attempts` failed ones: the schedule's entry at
+/// that index, its last entry repeating. An empty schedule (refused by the config) retries at
+/// once.
+pub fn next_delay(attempts: u32, schedule_secs: &[u64]) -> Duration {
+    let i = (attempts as usize).min(schedule_secs.len().saturating_sub(1));
+    Duration::from_secs(schedule_secs.get(i).copied().unwrap_or(0))
+}
+
+/// What to do with an outbox row after a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Every destination took it.
+    MarkSent,
+    /// Try again after `delay`; `error` is recorded on the row.
+    Retry { error: String, delay: Duration },
+    /// Give up: a permanent failure, or the last allowed attempt failed.
+    Fail { error: String },
+}
+
+/// Decide from an attempt's verdict. `attempts` counts the attempts made before this one (the
+/// row's `attempts`); `max_attempts` is `egress.max_attempts`.
+pub fn decide(
+    verdict: &crate::Verdict,
+    attempts: u32,
+    max_attempts: u32,
+    schedule_secs: &[u64],
+) -> Decision {
+    match verdict {
+        crate::Verdict::Delivered => Decision::MarkSent,
+        crate::Verdict::Transient(error) if attempts.saturating_add(1) < max_attempts => {
+            Decision::Retry {
+                error: error.clone(),
+                delay: next_delay(attempts, schedule_secs),
+            }
+        }
+        crate::Verdict::Transient(error) => Decision::Fail {
+            error: format!("gave up after {max_attempts} attempts: {error}"),
+        },
+        crate::Verdict::Permanent(error) => Decision::Fail {
+            error: error.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Verdict;
+
+    fn reply(code: u16) -> Failure {
+        Failure::Reply {
+            code,
+            message: "x".into(),
+        }
+    }
+
+    #[test]
+    fn four_hundreds_are_transient_and_five_hundreds_permanent() {
+        assert_eq!(classify(&reply(421)), Class::Transient);
+        assert_eq!(classify(&reply(451)), Class::Transient);
+        assert_eq!(classify(&reply(452)), Class::Transient);
+        assert_eq!(classify(&reply(550)), Class::Permanent);
+        assert_eq!(classify(&reply(554)), Class::Permanent);
+        assert_eq!(classify(&reply(250)), Class::Transient);
+    }
+
+    #[test]
+    fn network_timeouts_and_dns_trouble_are_transient() {
+        assert_eq!(classify(&Failure::Timeout { ms: 1000 }), Class::Transient);
+        assert_eq!(
+            classify(&Failure::Network("refused".into())),
+            Class::Transient
+        );
+        assert_eq!(classify(&Failure::Dns("servfail".into())), Class::Transient);
+        assert_eq!(
+            classify(&Failure::Local("disk full".into())),
+            Class::Transient
+        );
+    }
+
+    #[test]
+    fn undeliverable_addresses_are_permanent() {
+        for f in [
+            Failure::NullMx("x.y".into()),
+            Failure::NoSuchDomain("x.y".into()),
+            Failure::NoMailServer("x.y".into()),
+            Failure::BadAddress("nope".into()),
+            Failure::Refused("SMTPUTF8 not supported".into()),
+        ] {
+            assert_eq!(classify(&f), Class::Permanent, "{f}");
+        }
+    }
+
+    #[test]
+    fn delays_follow_the_schedule_and_the_last_one_repeats() {
+        let s = [30, 120, 600];
+        assert_eq!(next_delay(0, &s), Duration::from_secs(30));
+        assert_eq!(next_delay(1, &s), Duration::from_secs(120));
+        assert_eq!(next_delay(2, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(9, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(u32::MAX, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(3, &[]), Duration::ZERO);
+    }
+
+    #[test]
+    fn transient_failures_retry_until_the_last_attempt() {
+        let t = Verdict::Transient("451 later".into());
+        assert_eq!(
+            decide(&t, 0, 3, &[30, 60]),
+            Decision::Retry {
+                error: "451 later".into(),
+                delay: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            decide(&t, 1, 3, &[30, 60]),
+            Decision::Retry {
+                error: "451 later".into(),
+                delay: Duration::from_secs(60)
+            }
+        );
+        // The third attempt was the last one allowed.
+        assert!(
+            matches!(decide(&t, 2, 3, &[30, 60]), Decision::Fail { error } if error.contains("451 later"))
+        );
+        assert!(matches!(decide(&t, 0, 1, &[30]), Decision::Fail { .. }));
+    }
+
+    #[test]
+    fn permanent_failures_fail_at_once_and_success_is_sent() {
+        let p = Verdict::Permanent("550 no such user".into());
+        assert_eq!(
+            decide(&p, 0, 8, &[30]),
+            Decision::Fail {
+                error: "550 no such user".into()
+            }
+        );
+        assert_eq!(decide(&Verdict::Delivered, 5, 8, &[30]), Decision::MarkSent);
+    }
+}

@@ -1,0 +1,216 @@
+//! Mode relay against a real SMTP listener: what reaches the wire, and how the relay's answers
+//! are classified.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::smtp_sink::{Behaviour, Sink};
+use thwonk_egress::relay::RelayTransport;
+use thwonk_egress::{
+    Class, Decision, DeliveryReport, Failure, Outgoing, Transport, Verdict, classify, decide,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn relay(sink_addr: &str, timeout: Duration) -> RelayTransport {
+    RelayTransport::new(sink_addr, "egress.test", timeout).unwrap()
+}
+
+async fn send(t: &RelayTransport, raw: &[u8], rcpt: &[String]) -> DeliveryReport {
+    t.deliver(&Outgoing {
+        id: "o1",
+        mail_from: "list@example.org",
+        rcpt_to: rcpt,
+        raw,
+    })
+    .await
+}
+
+fn rcpts() -> Vec<String> {
+    vec!["a@example.com".into(), "b@example.net".into()]
+}
+
+fn only_failure(report: &DeliveryReport) -> &Failure {
+    assert_eq!(report.destinations.len(), 1, "{report:?}");
+    report.destinations[0].result.as_ref().unwrap_err()
+}
+
+#[tokio::test]
+async fn delivered_mail_reaches_the_relay_with_its_envelope_and_crlf_line_ends() {
+    let sink = Sink::start(Behaviour::default()).await;
+    let t = relay(&sink.relay(), TIMEOUT);
+    let raw = b"From: list@example.org\nSubject: hi\n\nline one\n.dot line\nend\n";
+    let report = send(&t, raw, &rcpts()).await;
+    assert_eq!(report.verdict(), Verdict::Delivered, "{report:?}");
+    assert!(
+        report.destinations[0]
+            .result
+            .as_ref()
+            .unwrap()
+            .starts_with("250")
+    );
+
+    let got = sink.transactions();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].mail_from, "list@example.org");
+    assert_eq!(got[0].rcpt_to, rcpts());
+    // Bare LF became CRLF and the leading dot was stuffed on the wire.
+    assert_eq!(
+        got[0].data,
+        b"From: list@example.org\r\nSubject: hi\r\n\r\nline one\r\n..dot line\r\nend\r\n"
+    );
+
+    // The same transport delivers the next message.
+    let report = send(&t, b"Subject: two\r\n\r\nx\r\n", &rcpts()).await;
+    assert_eq!(report.verdict(), Verdict::Delivered);
+    assert_eq!(sink.transactions().len(), 2);
+}
+
+#[tokio::test]
+async fn a_451_to_rcpt_is_transient_and_retried() {
+    let sink = Sink::start(Behaviour {
+        rcpt: 451,
+        ..Behaviour::default()
+    })
+    .await;
+    let report = send(
+        &relay(&sink.relay(), TIMEOUT),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpts(),
+    )
+    .await;
+    let f = only_failure(&report);
+    assert!(
+        matches!(f, Failure::Reply { code: 451, message } if message.contains("try again later")),
+        "{f:?}"
+    );
+    assert_eq!(classify(f), Class::Transient);
+    let verdict = report.verdict();
+    assert!(
+        matches!(&verdict, Verdict::Transient(t) if t.contains("451")),
+        "{verdict:?}"
+    );
+    assert!(matches!(
+        decide(&verdict, 0, 8, &[30, 120]),
+        Decision::Retry { delay, .. } if delay == Duration::from_secs(30)
+    ));
+    assert!(sink.transactions().is_empty());
+}
+
+#[tokio::test]
+async fn a_550_to_data_is_permanent_and_keeps_the_remote_reply() {
+    let sink = Sink::start(Behaviour {
+        data: 550,
+        ..Behaviour::default()
+    })
+    .await;
+    let report = send(
+        &relay(&sink.relay(), TIMEOUT),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpts(),
+    )
+    .await;
+    let f = only_failure(&report);
+    assert!(matches!(f, Failure::Reply { code: 550, .. }), "{f:?}");
+    assert_eq!(classify(f), Class::Permanent);
+    let Decision::Fail { error } = decide(&report.verdict(), 0, 8, &[30]) else {
+        panic!("a 5xx must not be retried");
+    };
+    assert!(
+        error.contains("550") && error.contains("no such user"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_550_to_rcpt_is_permanent() {
+    let sink = Sink::start(Behaviour {
+        rcpt: 550,
+        ..Behaviour::default()
+    })
+    .await;
+    let report = send(
+        &relay(&sink.relay(), TIMEOUT),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpts(),
+    )
+    .await;
+    assert!(
+        matches!(report.verdict(), Verdict::Permanent(_)),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_relay_that_never_answers_times_out_as_transient() {
+    let sink = Sink::start(Behaviour {
+        silent: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let timeout = Duration::from_millis(400);
+    let started = Instant::now();
+    let report = send(
+        &relay(&sink.relay(), timeout),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpts(),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let f = only_failure(&report);
+    assert_eq!(f, &Failure::Timeout { ms: 400 });
+    assert_eq!(classify(f), Class::Transient);
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_delivery_cut_off_mid_data_does_not_spoil_the_next_one() {
+    let sink = Sink::start(Behaviour {
+        stall_first_data: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let t = relay(&sink.relay(), Duration::from_millis(400));
+    let first = send(&t, b"Subject: one\r\n\r\nx\r\n", &rcpts()).await;
+    assert_eq!(only_failure(&first), &Failure::Timeout { ms: 400 });
+    // Give lettre time to park the abandoned connection, if it were going to.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = send(&t, b"Subject: two\r\n\r\ny\r\n", &rcpts()).await;
+    assert_eq!(second.verdict(), Verdict::Delivered, "{second:?}");
+    let got = sink.transactions();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, b"Subject: two\r\n\r\ny\r\n");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_transient() {
+    // Bind and drop a listener to find a port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let report = send(
+        &relay(&format!("127.0.0.1:{port}"), TIMEOUT),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpts(),
+    )
+    .await;
+    let f = only_failure(&report);
+    assert!(matches!(f, Failure::Network(_)), "{f:?}");
+    assert!(matches!(report.verdict(), Verdict::Transient(_)));
+}
+
+#[tokio::test]
+async fn an_unparseable_recipient_fails_alone() {
+    let sink = Sink::start(Behaviour::default()).await;
+    let rcpt = vec!["ok@example.com".to_string(), "not an address".to_string()];
+    let report = send(
+        &relay(&sink.relay(), TIMEOUT),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpt,
+    )
+    .await;
+    assert_eq!(report.destinations.len(), 2);
+    assert!(matches!(report.verdict(), Verdict::Permanent(t) if t.contains("delivered to")));
+    assert_eq!(sink.transactions()[0].rcpt_to, vec!["ok@example.com"]);
+}

@@ -1,0 +1,295 @@
+//! Compose one outgoing message from a script's send: headers, MIME body, envelope.
+//!
+//! New messages and replies are built with lettre's message builder (RFC 2047 subjects, line
+//! folding, body encodings, multipart boundaries); forwards splice the original bytes (see
+//! [`crate::forward`]). Every kind leaves with the thwonk as envelope sender, so bounces come
+//! back to the thwonk rather than to whoever wrote the original.
+
+use crate::error::ComposeError;
+use crate::headers::{append_to_header_block, check_extra_headers, clean_msg_id, write_fields};
+use base64::Engine as _;
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thwonk_core::run::{OutgoingAttachment, SendKind, SendRequest};
+
+/// What composing needs besides the send itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ComposeContext<'a> {
+    /// The thwonk's rules address: the envelope sender, the default `From`, and the domain of
+    /// every `Message-ID` Thwonk writes.
+    pub thwonk_address: &'a str,
+    /// The `Date:` of the message, ms since the epoch (the run's time, so a run is
+    /// reproducible).
+    pub date_ms: i64,
+    /// The original raw message, for [`SendKind::Forward`].
+    pub original: Option<&'a [u8]>,
+}
+
+/// A message ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    /// Envelope sender (MAIL FROM): the thwonk's address, lower case.
+    pub mail_from: String,
+    /// Envelope recipients (RCPT TO): to + cc + bcc, lower case, first occurrence kept.
+    pub rcpt_to: Vec<String>,
+    /// The whole RFC 5322 message, CRLF line ends.
+    pub raw: Vec<u8>,
+    /// The id Thwonk gave the message, without angle brackets (`{send.id}@{thwonk domain}`):
+    /// its `Message-ID` for new messages and replies, its `Resent-Message-ID` for forwards.
+    pub message_id: String,
+}
+
+/// Compose one outgoing message. The runner calls this at commit time, once per send.
+pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed, ComposeError> {
+    let thwonk: lettre::Address = ctx
+        .thwonk_address
+        .trim()
+        .parse()
+        .map_err(|_| ComposeError::BadThwonkAddress(ctx.thwonk_address.to_string()))?;
+    if !is_id_left(&send.id) {
+        return Err(ComposeError::BadId(send.id.clone()));
+    }
+    let message_id = format!("{}@{}", send.id, thwonk.domain().to_lowercase());
+
+    let to = mailboxes("to", &send.to)?;
+    let cc = mailboxes("cc", &send.cc)?;
+    let bcc = mailboxes("bcc", &send.bcc)?;
+    let rcpt_to = envelope_recipients([&to, &cc, &bcc]);
+    if rcpt_to.is_empty() {
+        return Err(ComposeError::NoRecipients);
+    }
+
+    let raw = match &send.kind {
+        SendKind::New | SendKind::Reply { .. } => {
+            build_message(send, ctx, &thwonk, &message_id, &to, &cc)?
+        }
+        SendKind::Forward { subject_prefix, .. } => {
+            check_extra_headers(&send.headers, &[])?;
+            let original = ctx.original.ok_or(ComposeError::MissingOriginal)?;
+            crate::forward::forward(
+                original,
+                &crate::forward::Resent {
+                    from: thwonk.as_ref(),
+                    date_ms: ctx.date_ms,
+                    message_id: &message_id,
+                    subject_prefix: subject_prefix.as_deref(),
+                    extra_headers: &send.headers,
+                },
+            )?
+        }
+    };
+
+    Ok(Composed {
+        mail_from: thwonk.to_string().to_lowercase(),
+        rcpt_to,
+        raw,
+        message_id,
+    })
+}
+
+/// A new message or a reply, built with lettre.
+fn build_message(
+    send: &SendRequest,
+    ctx: &ComposeContext<'_>,
+    thwonk: &lettre::Address,
+    message_id: &str,
+    to: &[Mailbox],
+    cc: &[Mailbox],
+) -> Result<Vec<u8>, ComposeError> {
+    let (reply_fields, also_reserved): (Vec<(String, String)>, &[&str]) = match &send.kind {
+        SendKind::Reply {
+            in_reply_to,
+            references,
+        } => (
+            reply_fields(in_reply_to.as_deref(), references),
+            &["auto-submitted"],
+        ),
+        _ => (Vec::new(), &[]),
+    };
+    check_extra_headers(&send.headers, also_reserved)?;
+
+    let from = match &send.from {
+        // The sandbox has checked that `from` belongs to this thwonk; only the address is used
+        // ("display name none"), so a script cannot dress a message up as someone else.
+        Some(f) => Mailbox::new(None, mailbox("from", f)?.email),
+        None => Mailbox::new(None, thwonk.clone()),
+    };
+    let mut builder = Message::builder()
+        .from(from)
+        .message_id(Some(format!("<{message_id}>")))
+        .date(system_time(ctx.date_ms))
+        .subject(one_line(&send.subject));
+    for m in to {
+        builder = builder.to(m.clone());
+    }
+    for m in cc {
+        builder = builder.cc(m.clone());
+    }
+    // Bcc recipients are only in the envelope: no Bcc header is ever written.
+    if let Some(r) = &send.reply_to {
+        builder = builder.reply_to(mailbox("replyTo", r)?);
+    }
+    let rcpts: Vec<lettre::Address> = to.iter().chain(cc).map(|m| m.email.clone()).collect();
+    // An explicit envelope: lettre would otherwise derive one from To/Cc and refuse a
+    // Bcc-only message. The real envelope is `Composed::rcpt_to`; this one is never sent.
+    let envelope = lettre::address::Envelope::new(Some(thwonk.clone()), {
+        if rcpts.is_empty() {
+            vec![thwonk.clone()]
+        } else {
+            rcpts
+        }
+    })
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    builder = builder.envelope(envelope);
+
+    let body = body(send)?;
+    let single = matches!(body, Body::Single(_));
+    let message = builder
+        .multipart_or_single(body)
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    let mut formatted = message.formatted();
+    if single && formatted.ends_with(b"\r\n\r\n") {
+        // lettre ends a single-part body with two CRLFs of its own; at the top level there is
+        // no boundary to absorb one, so the reader would see an extra empty line.
+        formatted.truncate(formatted.len() - 2);
+    }
+
+    // Reply fields and script fields go in as text: lettre keeps one value per header name,
+    // and a script may repeat a field.
+    let mut fields = reply_fields;
+    fields.extend(send.headers.iter().cloned());
+    let lines = write_fields(&fields)?;
+    Ok(append_to_header_block(&formatted, &lines))
+}
+
+/// `In-Reply-To`, `References` and `Auto-Submitted` (RFC 3834 §5: an automatic reply says
+/// so, so that other robots do not answer it back).
+fn reply_fields(in_reply_to: Option<&str>, references: &[String]) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    if let Some(id) = in_reply_to.and_then(clean_msg_id) {
+        fields.push(("In-Reply-To".to_string(), format!("<{id}>")));
+    }
+    let refs: Vec<String> = references
+        .iter()
+        .filter_map(|r| clean_msg_id(r))
+        .map(|id| format!("<{id}>"))
+        .collect();
+    if !refs.is_empty() {
+        fields.push(("References".to_string(), refs.join(" ")));
+    }
+    fields.push(("Auto-Submitted".to_string(), "auto-replied".to_string()));
+    fields
+}
+
+/// The MIME body: text and/or HTML (alternative when both), then attachments (mixed).
+enum Body {
+    Single(SinglePart),
+    Multi(MultiPart),
+}
+
+fn body(send: &SendRequest) -> Result<Body, ComposeError> {
+    let main = match (&send.text, &send.html) {
+        (Some(t), Some(h)) => Body::Multi(MultiPart::alternative_plain_html(t.clone(), h.clone())),
+        (None, Some(h)) => Body::Single(SinglePart::html(h.clone())),
+        (Some(t), None) => Body::Single(SinglePart::plain(t.clone())),
+        (None, None) => Body::Single(SinglePart::plain(String::new())),
+    };
+    if send.attachments.is_empty() {
+        return Ok(main);
+    }
+    let mut mixed = match main {
+        Body::Single(p) => MultiPart::mixed().singlepart(p),
+        Body::Multi(p) => MultiPart::mixed().multipart(p),
+    };
+    for a in &send.attachments {
+        mixed = mixed.singlepart(attachment(a)?);
+    }
+    Ok(Body::Multi(mixed))
+}
+
+fn attachment(a: &OutgoingAttachment) -> Result<SinglePart, ComposeError> {
+    let bad = |reason: String| ComposeError::BadAttachment {
+        filename: a.filename.clone(),
+        reason,
+    };
+    let content_type = ContentType::parse(&a.content_type)
+        .map_err(|_| bad(format!("{:?} is not a MIME content type", a.content_type)))?;
+    // Scripts produce base64 in many shapes (line-wrapped, with spaces): ignore white space.
+    let compact: Vec<u8> = a
+        .content_base64
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|e| bad(format!("content is not valid base64: {e}")))?;
+    let filename = one_line(&a.filename);
+    Ok(Attachment::new(filename).body(content, content_type))
+}
+
+trait MultipartOrSingle {
+    fn multipart_or_single(self, body: Body) -> Result<Message, lettre::error::Error>;
+}
+
+impl MultipartOrSingle for lettre::message::MessageBuilder {
+    fn multipart_or_single(self, body: Body) -> Result<Message, lettre::error::Error> {
+        match body {
+            Body::Single(p) => self.singlepart(p),
+            Body::Multi(p) => self.multipart(p),
+        }
+    }
+}
+
+/// Parse each address of a field (`a@b` or `Name <a@b>`).
+fn mailboxes(field: &'static str, list: &[String]) -> Result<Vec<Mailbox>, ComposeError> {
+    list.iter().map(|a| mailbox(field, a)).collect()
+}
+
+fn mailbox(field: &'static str, s: &str) -> Result<Mailbox, ComposeError> {
+    s.trim()
+        .parse::<Mailbox>()
+        .map_err(|_| ComposeError::BadAddress {
+            field,
+            address: s.to_string(),
+        })
+}
+
+/// to + cc + bcc as envelope recipients: lower case, each once, in first-seen order.
+fn envelope_recipients(fields: [&Vec<Mailbox>; 3]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in fields.into_iter().flatten() {
+        let a = m.email.to_string().to_lowercase();
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// The left part of a Message-ID we write: dot-atom text (RFC 5322 §3.6.4). Send ids are
+/// `{run_id}.{n}`, which always qualifies; anything else is a bug upstream, refused here.
+fn is_id_left(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && !id.ends_with('.')
+        && !id.contains("..")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
+}
+
+/// A header text on one line: a subject or file name with line breaks from a script would
+/// otherwise be encoded with the breaks inside.
+fn one_line(s: &str) -> String {
+    s.split(['\r', '\n'])
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn system_time(ms: i64) -> SystemTime {
+    // Before 1970 cannot be written by lettre's date type; a run never has such a time.
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

@@ -1,0 +1,27 @@
+//! Mail formats: the one place that reads incoming MIME and writes outgoing MIME.
+//!
+//! - [`parse`]: raw incoming bytes → [`MessageView`](thwonk_core::run::MessageView), the `msg`
+//!   a rule script sees. Best effort: malformed mail still yields a view, never an error.
+//! - [`compose`](mod@compose): a script's [`SendRequest`](thwonk_core::run::SendRequest) →
+//!   one RFC 5322 message with its envelope ([`Composed`]), for new messages and replies.
+//! - [`forward`]: the forward kind of compose: the original bytes, MIME intact, re-sent.
+//! - [`headers`]: which extra header fields a script may add, and how they are written.
+//! - [`crlf`]: line-end normalisation (SMTP wants CRLF and nothing else).
+//! - [`error`]: why a send cannot be composed.
+//!
+//! Pure functions, no I/O: no sockets, no files, no clock (times come in as arguments).
+//!
+//! Not for: delivering mail (`thwonk-egress`), receiving it (`thwonk-ingress`), or deciding
+//! who may send what (the sandbox checks `from` and recipient limits before a send gets here).
+
+pub mod compose;
+pub mod crlf;
+pub mod error;
+pub mod forward;
+pub mod headers;
+pub mod parse;
+
+pub use compose::{ComposeContext, Composed, compose};
+pub use crlf::normalize_crlf;
+pub use error::ComposeError;
+pub use parse::{InboundEnvelope, parse_message};

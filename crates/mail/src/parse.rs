@@ -1,0 +1,180 @@
+//! Incoming mail → the `msg` a rule script sees.
+//!
+//! Best effort by design: mail from the network is often malformed (broken boundaries, 8-bit
+//! headers, no headers at all), and a rule script should still run on whatever could be read.
+//! Nothing here returns an error or panics; a field that cannot be read is empty or `None`.
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
+use thwonk_core::run::{AttachmentView, Mailbox, MessageView};
+
+/// What the SMTP session knew about the message (everything but its bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct InboundEnvelope<'a> {
+    /// The message's id in this system.
+    pub id: &'a str,
+    /// MAIL FROM, empty for the null sender.
+    pub mail_from: &'a str,
+    /// The rules address that received it.
+    pub to: &'a str,
+    /// The envelope recipients that belong to this thwonk.
+    pub recipients: &'a [String],
+    /// When the ingress accepted it, ms since the epoch.
+    pub received_at_ms: i64,
+}
+
+/// Read a raw message into the script's view. Never fails, never panics.
+pub fn parse_message(raw: &[u8], envelope: &InboundEnvelope<'_>) -> MessageView {
+    let mut view = MessageView {
+        id: envelope.id.to_string(),
+        from: envelope.mail_from.to_string(),
+        to: envelope.to.to_string(),
+        recipients: envelope.recipients.to_vec(),
+        raw: String::from_utf8_lossy(raw).into_owned(),
+        size: raw.len() as u64,
+        received_at: iso_from_ms(envelope.received_at_ms),
+        ..MessageView::default()
+    };
+    // mail-parser is fuzzed, but this is network input in a long-running process: a panic in
+    // a third-party parser must cost one message its content, not the runner its loop.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut content = view.clone();
+        read_content(raw, &mut content).map(|()| content)
+    }));
+    match parsed {
+        Ok(Some(content)) => content,
+        // Nothing MIME could be read (empty input, no header block): the bytes are the text.
+        _ => {
+            view.text = view.raw.clone();
+            view
+        }
+    }
+}
+
+/// Fill the header-derived and body-derived fields; `None` when the input is not a message.
+fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
+    let message = MessageParser::default().parse(raw)?;
+    let root = message.raw_message.as_ref();
+    let has_headers = message.headers().iter().any(|h| {
+        root.get(h.offset_field as usize..h.offset_start as usize)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .is_some_and(|n| crate::headers::is_field_name(n.trim_end_matches(':').trim()))
+    });
+    if !has_headers {
+        // Text without a header block: mail-parser reads its first line as a header name.
+        return None;
+    }
+
+    view.subject = message.subject().unwrap_or_default().to_string();
+    if let Some(addr) = message.from().and_then(|a| a.first()) {
+        view.sender = Mailbox {
+            name: addr.name().unwrap_or_default().to_string(),
+            address: addr.address().unwrap_or_default().to_string(),
+        };
+    }
+    view.date = message
+        .date()
+        .filter(|d| d.is_valid())
+        .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0))
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true));
+    view.message_id = message
+        .message_id()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string);
+
+    view.headers = message
+        .headers()
+        .iter()
+        .map(|h| {
+            let name = root
+                .get(h.offset_field as usize..h.offset_start as usize)
+                .map(|n| {
+                    String::from_utf8_lossy(n)
+                        .trim_end_matches(':')
+                        .trim()
+                        .to_string()
+                })
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| h.name.as_str().to_string());
+            let value = root
+                .get(h.offset_start as usize..h.offset_end as usize)
+                .map(decode_unstructured)
+                .unwrap_or_default();
+            (name, value)
+        })
+        .collect();
+
+    view.text = (0..message.text_body.len())
+        .filter_map(|i| message.body_text(i))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if view.text.is_empty() {
+        // A broken multipart (a wrong closing boundary, say) leaves mail-parser unsure what
+        // the body is and files the text under attachments: show it rather than nothing.
+        view.text = message
+            .attachments()
+            .find(|p| p.attachment_name().is_none() && matches!(p.body, PartType::Text(_)))
+            .and_then(|p| p.text_contents())
+            .unwrap_or_default()
+            .to_string();
+    }
+    // mail-parser renders a text part as HTML when there is no HTML part; the script's `html`
+    // is null in that case, so only real HTML parts count.
+    let html: Vec<&str> = message
+        .html_body
+        .iter()
+        .filter_map(|&id| message.parts.get(id as usize))
+        .filter_map(|p| match &p.body {
+            PartType::Html(h) => Some(h.as_ref()),
+            _ => None,
+        })
+        .collect();
+    view.html = (!html.is_empty()).then(|| html.join("\n"));
+
+    view.attachments = message
+        .attachments()
+        .map(|part| {
+            let content = part.contents();
+            AttachmentView {
+                filename: part.attachment_name().unwrap_or_default().to_string(),
+                content_type: part
+                    .content_type()
+                    .map(|ct| match ct.subtype() {
+                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                        None => ct.ctype().to_string(),
+                    })
+                    .unwrap_or_else(|| "application/octet-stream".to_string())
+                    .to_ascii_lowercase(),
+                size: content.len() as u64,
+                content_base64: base64::engine::general_purpose::STANDARD.encode(content),
+            }
+        })
+        .collect();
+    Some(())
+}
+
+/// Decode a raw header value: unfold, decode RFC 2047 encoded words, trim. Used for every
+/// header so that `msg.headers` values are text whatever the field's type.
+pub(crate) fn decode_unstructured(value: &[u8]) -> String {
+    let trimmed = value
+        .iter()
+        .rposition(|b| !matches!(b, b'\r' | b'\n'))
+        .map(|last| &value[..=last])
+        .unwrap_or_default();
+    // The unstructured parser reads up to the line end that closes a field.
+    let mut line = Vec::with_capacity(trimmed.len() + 2);
+    line.extend_from_slice(trimmed);
+    line.extend_from_slice(b"\r\n");
+    match mail_parser::parsers::MessageStream::new(&line).parse_unstructured() {
+        HeaderValue::Text(t) => t.trim().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// ISO 8601 (RFC 3339, UTC, ms), the form JavaScript's `Date.prototype.toISOString` writes.
+fn iso_from_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
