@@ -1,0 +1,110 @@
+//! `thwonk test`: one run of a script on a message file, with no daemon, no Redis and no
+//! database. Files come from a directory (`--files DIR`) and nothing is written back: the
+//! result shows what the run *would* commit.
+
+use std::path::{Path, PathBuf};
+use thwonk_core::run::{
+    FileInfo, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger, VfsReader,
+};
+use thwonk_core::time::now_ms;
+use thwonk_mail::InboundEnvelope;
+
+/// Serves reads from a local directory (or from nothing).
+pub struct DirVfs {
+    root: Option<PathBuf>,
+}
+
+impl DirVfs {
+    pub fn new(root: Option<PathBuf>) -> Self {
+        DirVfs { root }
+    }
+}
+
+impl VfsReader for DirVfs {
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        match std::fs::read(root.join(path)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{path}: {e}")),
+        }
+    }
+
+    fn list(&mut self, prefix: &str) -> Result<Vec<FileInfo>, String> {
+        let Some(root) = &self.root else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        walk(root, root, &mut out).map_err(|e| e.to_string())?;
+        out.retain(|f| f.path.starts_with(prefix));
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<FileInfo>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            walk(root, &entry.path(), out)?;
+        } else if meta.is_file() {
+            let rel = entry.path();
+            let rel = rel.strip_prefix(root).unwrap_or(&rel);
+            let updated_at_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            out.push(FileInfo {
+                path: rel.to_string_lossy().replace('\\', "/"),
+                size: meta.len(),
+                updated_at_ms,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a dry run needs.
+pub struct DryRun<'a> {
+    pub script: &'a str,
+    pub raw_message: &'a [u8],
+    /// The rules address the script runs as.
+    pub address: &'a thwonk_core::Address,
+    /// Envelope sender; the `From:` address is a good stand-in.
+    pub mail_from: &'a str,
+    pub files: Option<PathBuf>,
+    pub limits: &'a SandboxLimits,
+}
+
+/// Run `script` once on the message (blocking; call from a plain thread).
+pub fn dry_run(d: &DryRun<'_>) -> RunOutcome {
+    let now = now_ms();
+    let recipients = vec![d.address.to_string()];
+    let view = thwonk_mail::parse_message(
+        d.raw_message,
+        &InboundEnvelope {
+            id: "dry-run",
+            mail_from: d.mail_from,
+            to: d.address.as_str(),
+            recipients: &recipients,
+            received_at_ms: now,
+        },
+    );
+    let req = RunRequest {
+        run_id: "dry-run".into(),
+        thwonk: ThwonkContext {
+            address: d.address.to_string(),
+            domain: d.address.domain().to_string(),
+        },
+        script: d.script.to_string(),
+        trigger: Trigger::Message(view),
+        now_ms: now,
+        limits: d.limits.clone(),
+    };
+    thwonk_sandbox::run(&req, &mut DirVfs::new(d.files.clone()))
+}

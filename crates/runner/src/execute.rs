@@ -1,0 +1,170 @@
+//! One run, from a stored message to the transaction that commits it.
+//!
+//! The sandbox returns buffered effects; here they become rows: sends are composed into
+//! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are. If
+//! any send cannot be composed the whole run fails, as if the script had thrown: a run's
+//! effects happen all together or not at all.
+
+use crate::RunnerError;
+use crate::vfs::StoreVfs;
+use thwonk_core::ids::new_id;
+use thwonk_core::run::{
+    ErrorKind, RunError, RunOutcome, RunRequest, RunStatus, SandboxLimits, SendKind, ThwonkContext,
+    Trigger,
+};
+use thwonk_core::time::now_ms;
+use thwonk_mail::{ComposeContext, InboundEnvelope};
+use thwonk_store::{NewOutbox, RunCommit, RunRecord, Store, StoredMessage, Thwonk};
+
+/// Run the thwonk's active script on a stored message and build what to commit. Does not
+/// touch the database except to read the script and files.
+pub async fn execute_message(
+    store: &Store,
+    limits: &SandboxLimits,
+    thwonk: &Thwonk,
+    msg: &StoredMessage,
+) -> Result<RunCommit, RunnerError> {
+    let run_id = new_id();
+    let started_at_ms = now_ms();
+    let Some(script) = store.active_script(&thwonk.id).await? else {
+        let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
+        return Ok(commit_for(
+            &run_id,
+            thwonk,
+            Some(msg),
+            0,
+            started_at_ms,
+            outcome,
+            Vec::new(),
+        ));
+    };
+    let to = msg
+        .rcpt_to
+        .first()
+        .cloned()
+        .unwrap_or_else(|| thwonk.address.to_string());
+    let view = thwonk_mail::parse_message(
+        &msg.raw,
+        &InboundEnvelope {
+            id: &msg.id,
+            mail_from: &msg.mail_from,
+            to: &to,
+            recipients: &msg.rcpt_to,
+            received_at_ms: msg.received_at_ms,
+        },
+    );
+    let request = RunRequest {
+        run_id: run_id.clone(),
+        thwonk: ThwonkContext {
+            address: thwonk.address.to_string(),
+            domain: thwonk.address.domain().to_string(),
+        },
+        script: script.source,
+        trigger: Trigger::Message(view),
+        // The trigger's time, not the wall clock: a retried run sees the same `now()`.
+        now_ms: msg.received_at_ms,
+        limits: limits.clone(),
+    };
+    let mut reader = StoreVfs::new(store.clone(), thwonk.id.clone());
+    let outcome = tokio::task::spawn_blocking(move || thwonk_sandbox::run(&request, &mut reader))
+        .await
+        .map_err(|e| RunnerError::Sandbox(e.to_string()))?;
+    let (outcome, outbox) = compose_sends(outcome, thwonk, &msg.raw);
+    Ok(commit_for(
+        &run_id,
+        thwonk,
+        Some(msg),
+        script.version,
+        started_at_ms,
+        outcome,
+        outbox,
+    ))
+}
+
+/// Compose every send of a successful run. A send that cannot be composed fails the run.
+fn compose_sends(
+    mut outcome: RunOutcome,
+    thwonk: &Thwonk,
+    original: &[u8],
+) -> (RunOutcome, Vec<NewOutbox>) {
+    if !outcome.is_ok() {
+        return (outcome, Vec::new());
+    }
+    let date_ms = now_ms();
+    let mut outbox = Vec::with_capacity(outcome.effects.sends.len());
+    for (i, send) in outcome.effects.sends.iter().enumerate() {
+        let original = match send.kind {
+            SendKind::Forward { .. } => Some(original),
+            _ => None,
+        };
+        let ctx = ComposeContext {
+            thwonk_address: thwonk.address.as_str(),
+            date_ms,
+            original,
+        };
+        match thwonk_mail::compose(send, &ctx) {
+            Ok(c) => outbox.push(NewOutbox {
+                id: new_id(),
+                mail_from: c.mail_from,
+                rcpt_to: c.rcpt_to,
+                raw: c.raw,
+            }),
+            Err(e) => {
+                outcome.status = RunStatus::Error;
+                outcome.error = Some(RunError {
+                    kind: ErrorKind::ScriptError,
+                    message: format!("send #{} ({}): {e}", i + 1, send.id),
+                    stack: None,
+                });
+                outcome.effects = Default::default();
+                return (outcome, Vec::new());
+            }
+        }
+    }
+    (outcome, outbox)
+}
+
+fn commit_for(
+    run_id: &str,
+    thwonk: &Thwonk,
+    msg: Option<&StoredMessage>,
+    script_version: i64,
+    started_at_ms: i64,
+    outcome: RunOutcome,
+    outbox: Vec<NewOutbox>,
+) -> RunCommit {
+    let (error_kind, error_message, error_stack) = match &outcome.error {
+        Some(e) => (
+            Some(e.kind.as_str().to_string()),
+            Some(e.message.clone()),
+            e.stack.clone(),
+        ),
+        None => (None, None, None),
+    };
+    let ok = outcome.is_ok();
+    RunCommit {
+        run: RunRecord {
+            id: run_id.to_string(),
+            thwonk_id: thwonk.id.clone(),
+            message_id: msg.map(|m| m.id.clone()),
+            trigger: "message".into(),
+            script_version,
+            status: outcome.status.as_str().into(),
+            error_kind,
+            error_message,
+            error_stack,
+            logs: outcome.logs,
+            logs_truncated: outcome.logs_truncated,
+            instructions: outcome.cost.instructions as i64,
+            wall_ms: outcome.cost.wall_ms as i64,
+            started_at_ms,
+            finished_at_ms: now_ms(),
+        },
+        vfs: if ok {
+            outcome.effects.writes
+        } else {
+            Vec::new()
+        },
+        outbox: if ok { outbox } else { Vec::new() },
+    }
+}

@@ -1,0 +1,35 @@
+//! The runner: claims `inbound` jobs, runs the thwonk's rule script in the sandbox, and commits
+//! the result in one SQL transaction, then queues the outgoing mail for egress.
+//!
+//! - [`runner`]: the job loop, and per-thwonk ordering through the store's lease.
+//! - [`execute`]: one run, start to commit: message → `msg`, sandbox, compose sends, commit.
+//! - [`vfs`]: file reads during a run, served from the store.
+//! - [`dry_run`]: `thwonk test`: one run with no daemon, no Redis and no database.
+//!
+//! Ordering: a job names a message, but the runner always processes the *oldest* queued
+//! message of that thwonk while holding the thwonk's lease, so runs of one thwonk happen one
+//! at a time in arrival order across every runner process; different thwonks run in parallel.
+//!
+//! Not for: SMTP in either direction, or the sandbox's internals.
+
+pub mod dry_run;
+pub mod execute;
+pub mod runner;
+pub mod vfs;
+
+pub use runner::Runner;
+
+/// Errors that stop a job from being processed now (it is retried later).
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] thwonk_store::StoreError),
+    #[error(transparent)]
+    Queue(#[from] thwonk_thoonk::ThoonkError),
+    #[error("bad job payload {payload:?}: {reason}")]
+    BadJob { payload: String, reason: String },
+    #[error("the sandbox thread failed: {0}")]
+    Sandbox(String),
+    #[error("the run could not be served: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,221 @@
+//! The job loop: take `inbound` jobs, serialise runs per thwonk, commit, queue outgoing mail.
+
+use crate::RunnerError;
+use crate::execute::execute_message;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use thwonk_core::Config;
+use thwonk_core::run::ErrorKind;
+use thwonk_core::time::now_ms;
+use thwonk_store::{CommitResult, Store};
+use thwonk_thoonk::{INBOUND, Job, JobQueue, OUTBOUND, Redis};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+/// How long one take waits before checking for shutdown.
+const TAKE_WAIT: Duration = Duration::from_secs(1);
+/// When another runner holds the thwonk, look again this much later. That runner drains the
+/// thwonk's queue in order, so by then this job's message is usually done.
+const LEASE_BUSY_RETRY_MS: i64 = 100;
+/// After a failure (database or Redis unreachable), retry the job this much later.
+const FAILURE_RETRY_MS: i64 = 1_000;
+/// Attempts to queue a committed outbox row before leaving it to the reconciler.
+const OUTBOUND_PUBLISH_ATTEMPTS: u32 = 5;
+
+/// The payload of an `inbound` job.
+#[derive(Debug, Deserialize)]
+struct InboundJob {
+    message_id: String,
+}
+
+/// A runner process's state (cheap to clone).
+#[derive(Clone)]
+pub struct Runner {
+    store: Store,
+    redis: Redis,
+    config: Arc<Config>,
+    /// Unique per process: lease owners are `{id}/{task}`.
+    id: String,
+}
+
+impl Runner {
+    pub fn new(store: Store, redis: Redis, config: Arc<Config>) -> Runner {
+        Runner {
+            store,
+            redis,
+            config,
+            id: format!(
+                "runner-{}-{}",
+                std::process::id(),
+                thwonk_core::ids::new_id()
+            ),
+        }
+    }
+
+    /// Take and process jobs with `runner.concurrency` tasks until `shutdown`; a run in
+    /// progress finishes and commits before its task stops.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..self.config.runner.concurrency {
+            let me = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { me.task_loop(n, shutdown).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        info!("runner stopped");
+    }
+
+    async fn task_loop(&self, n: u32, shutdown: CancellationToken) {
+        let inbound = JobQueue::new(&self.redis, INBOUND);
+        let outbound = JobQueue::new(&self.redis, OUTBOUND);
+        let owner = format!("{}/{n}", self.id);
+        while !shutdown.is_cancelled() {
+            let job = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                job = inbound.take(TAKE_WAIT) => job,
+            };
+            match job {
+                Ok(Some(job)) => {
+                    if let Err(e) = self.handle(&inbound, &outbound, &job, &owner).await {
+                        warn!(job = %job.id, error = %e, "job failed; retrying later");
+                        let due = now_ms() + FAILURE_RETRY_MS;
+                        if let Err(e) = inbound.retry_at(&job.id, due, &e.to_string()).await {
+                            warn!(job = %job.id, error = %e, "could not release the job");
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(error = %e, "cannot take inbound jobs; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One job: the message it names is processed once, in its thwonk's order.
+    async fn handle(
+        &self,
+        inbound: &JobQueue,
+        outbound: &JobQueue,
+        job: &Job,
+        owner: &str,
+    ) -> Result<(), RunnerError> {
+        let payload: InboundJob =
+            serde_json::from_str(&job.payload).map_err(|e| RunnerError::BadJob {
+                payload: job.payload.clone(),
+                reason: e.to_string(),
+            })?;
+        let Some(msg) = self.store.message(&payload.message_id).await? else {
+            // Removed after a failed enqueue (the client was told 451), or never stored.
+            inbound.finish(&job.id, Some("no such message")).await?;
+            return Ok(());
+        };
+        if msg.status != "queued" {
+            inbound.finish(&job.id, Some(&msg.status)).await?;
+            return Ok(());
+        }
+        let lease_ms = self.config.runner.lease_ms as i64;
+        if !self
+            .store
+            .try_lease(&msg.thwonk_id, owner, now_ms(), lease_ms)
+            .await?
+        {
+            inbound
+                .retry_at(&job.id, now_ms() + LEASE_BUSY_RETRY_MS, "")
+                .await?;
+            return Ok(());
+        }
+        let drained = self
+            .drain_until(&msg.thwonk_id, &msg.id, owner, outbound)
+            .await;
+        if let Err(e) = self.store.release_lease(&msg.thwonk_id, owner).await {
+            warn!(thwonk = %msg.thwonk_id, error = %e, "could not release lease; it expires by itself");
+        }
+        drained?;
+        inbound.finish(&job.id, Some("processed")).await?;
+        Ok(())
+    }
+
+    /// Process the thwonk's queued messages oldest first, up to and including `target`.
+    async fn drain_until(
+        &self,
+        thwonk_id: &str,
+        target: &str,
+        owner: &str,
+        outbound: &JobQueue,
+    ) -> Result<(), RunnerError> {
+        let lease_ms = self.config.runner.lease_ms as i64;
+        let Some(thwonk) = self.store.thwonk(thwonk_id).await? else {
+            return Ok(());
+        };
+        while let Some(msg) = self.store.next_queued_message(thwonk_id).await? {
+            let done = msg.id == target;
+            let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id);
+            let commit = execute_message(&self.store, &self.config.limits, &thwonk, &msg)
+                .instrument(span.clone())
+                .await?;
+            let run_id = commit.run.id.clone();
+            if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
+                // Thwonk failed, not the script (the store went away mid-run, say): commit
+                // nothing, so the message is not used up, and let the job be retried.
+                return Err(RunnerError::Internal(
+                    commit.run.error_message.unwrap_or_default(),
+                ));
+            }
+            match self.store.commit_run(&commit).await? {
+                CommitResult::Committed => {
+                    span.in_scope(|| {
+                        info!(
+                            run = %run_id,
+                            status = %commit.run.status,
+                            error = commit.run.error_message.as_deref().unwrap_or(""),
+                            sends = commit.outbox.len(),
+                            instructions = commit.run.instructions,
+                            "run committed"
+                        )
+                    });
+                    for row in &commit.outbox {
+                        queue_outbound(outbound, &row.id).await;
+                    }
+                }
+                CommitResult::AlreadyProcessed => {
+                    span.in_scope(
+                        || info!(run = %run_id, "message already processed; run dropped"),
+                    );
+                }
+            }
+            if done {
+                break;
+            }
+            if !self
+                .store
+                .try_lease(thwonk_id, owner, now_ms(), lease_ms)
+                .await?
+            {
+                // Another runner took over after our lease expired; it continues in order.
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Queue an outbox row for delivery. The row is already committed, so a failure here delays
+/// the mail but does not lose it: the reconciler re-queues rows whose job is missing.
+async fn queue_outbound(outbound: &JobQueue, outbox_id: &str) {
+    let payload = serde_json::json!({ "outbox_id": outbox_id }).to_string();
+    for attempt in 1..=OUTBOUND_PUBLISH_ATTEMPTS {
+        match outbound.publish(outbox_id, &payload).await {
+            Ok(_) => return,
+            Err(e) => {
+                warn!(outbox = %outbox_id, attempt, error = %e, "cannot queue outgoing mail");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `thwonk`: the command-line interface and the daemon's entry point.
+//!
+//! - `serve` runs every role in one process (the embedded default: SQLite in the data
+//!   directory and a private redis-server child); `ingress`, `runner`, `egress` run one role.
+//! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks through the database.
+//! - `test` runs a script once on a message file with no daemon at all.
+//!
+//! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands.
+
+mod manage;
+mod serve;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use thwonk_core::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "thwonk",
+    version,
+    about = "Thwonk: mail to a rules address runs its JavaScript rule script."
+)]
+struct Cli {
+    /// Configuration file (TOML; every key is documented in config/thwonk.toml).
+    #[arg(long, global = true, env = "THWONK_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides data_dir from the file and THWONK_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process: SMTP ingress, runner and egress.
+    Serve,
+    /// Run only the SMTP ingress.
+    Ingress,
+    /// Run only the runner (rule scripts).
+    Runner,
+    /// Run only the egress (outgoing mail).
+    Egress,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check a script and make it the active version of ADDRESS (creating the thwonk).
+    Deploy { address: String, script: PathBuf },
+    /// List thwonks.
+    List,
+    /// Show recent runs of a thwonk: status, error, logs, cost.
+    Runs {
+        address: String,
+        /// How many runs, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and change a thwonk's files.
+    Files {
+        address: String,
+        #[command(subcommand)]
+        action: manage::FilesAction,
+    },
+    /// Run a script once on a message file: no daemon, no Redis, no database. Prints the
+    /// run's result as JSON; exits 0 when the script succeeded.
+    Test {
+        script: PathBuf,
+        /// The message (an .eml file).
+        #[arg(long, value_name = "FILE.eml")]
+        message: PathBuf,
+        /// A directory whose files the script can read.
+        #[arg(long, value_name = "DIR")]
+        files: Option<PathBuf>,
+        /// The rules address the script runs as (default: the message's first To: address).
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("thwonk: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    let config = Arc::new(config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    use serve::Roles;
+    let ok = std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Command::Serve => rt.block_on(serve::serve(config, Roles::ALL)).map(|_| ok),
+        Command::Ingress => rt
+            .block_on(serve::serve(config, Roles::INGRESS))
+            .map(|_| ok),
+        Command::Runner => rt.block_on(serve::serve(config, Roles::RUNNER)).map(|_| ok),
+        Command::Egress => rt.block_on(serve::serve(config, Roles::EGRESS)).map(|_| ok),
+        Command::Migrate => rt.block_on(manage::migrate(&config)).map(|_| ok),
+        Command::Deploy { address, script } => {
+            rt.block_on(manage::deploy(&config, &address, &script))
+        }
+        Command::List => rt.block_on(manage::list(&config)).map(|_| ok),
+        Command::Runs {
+            address,
+            limit,
+            json,
+        } => rt
+            .block_on(manage::runs(&config, &address, limit, json))
+            .map(|_| ok),
+        Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
+        Command::Test {
+            script,
+            message,
+            files,
+            address,
+        } => manage::test(&config, &script, &message, files, address.as_deref()),
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("THWONK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: logs captured by systemd, docker or a test stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}

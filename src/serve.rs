@@ -1,0 +1,157 @@
+//! Wiring the roles together: one process runs any subset of ingress, runner and egress.
+//!
+//! Start-up order follows the data flow's needs: Redis (the private server when none is
+//! configured), the database with its migrations, then the roles. Shutdown (SIGTERM or
+//! Ctrl-C) cancels one token that every role watches; each finishes what it has in hand,
+//! then the private Redis is stopped last.
+
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use thwonk_core::Config;
+use thwonk_store::Store;
+use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, PrivateRedis, Redis};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub ingress: bool,
+    pub runner: bool,
+    pub egress: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        ingress: true,
+        runner: true,
+        egress: true,
+    };
+    pub const INGRESS: Roles = Roles {
+        ingress: true,
+        runner: false,
+        egress: false,
+    };
+    pub const RUNNER: Roles = Roles {
+        ingress: false,
+        runner: true,
+        egress: false,
+    };
+    pub const EGRESS: Roles = Roles {
+        ingress: false,
+        runner: false,
+        egress: true,
+    };
+}
+
+pub async fn serve(config: Arc<Config>, roles: Roles) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    // Only `serve` owns a private Redis; a single role joins the one `serve` started.
+    let private = if config.redis.url.is_empty() && roles == Roles::ALL {
+        let server = PrivateRedis::start(
+            &config.redis.server_binary,
+            &config.data_dir,
+            &config.private_redis_socket(),
+        )
+        .await?;
+        info!(socket = %server.socket().display(), "private redis-server started");
+        Some(server)
+    } else {
+        None
+    };
+    let result = run_roles(config, roles).await;
+    if let Some(server) = private {
+        server.stop().await;
+        info!("private redis-server stopped");
+    }
+    result
+}
+
+async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
+    let redis = Redis::connect(&config.redis_url()).await?;
+    let store = Store::connect(&config.database_url(), config.database.max_connections).await?;
+    store.migrate().await?;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    let mut roles_running = tokio::task::JoinSet::new();
+
+    if roles.ingress {
+        let listener = tokio::net::TcpListener::bind(config.smtp_listen())
+            .await
+            .with_context(|| format!("smtp.listen: cannot listen on {}", config.smtp.listen))?;
+        info!(addr = %listener.local_addr()?, "SMTP ingress listening");
+        let sink = thwonk_ingress::StoreSink::new(
+            store.clone(),
+            JobQueue::new(&redis, INBOUND),
+            config.clone(),
+        );
+        let smtp = Arc::new(config.smtp.clone());
+        let token = shutdown.clone();
+        roles_running.spawn(async move {
+            thwonk_ingress::serve(listener, smtp, Arc::new(sink), token)
+                .await
+                .context("ingress")
+        });
+    }
+    if roles.runner {
+        let runner = thwonk_runner::Runner::new(store.clone(), redis.clone(), config.clone());
+        let token = shutdown.clone();
+        roles_running.spawn(async move {
+            runner.run(token).await;
+            Ok(())
+        });
+    }
+    if roles.egress {
+        let egress = thwonk_egress::Egress::new(
+            store.clone(),
+            JobQueue::new(&redis, OUTBOUND),
+            config.clone(),
+        );
+        let token = shutdown.clone();
+        roles_running.spawn(async move { egress.run(token).await.context("egress") });
+    }
+    info!(
+        ingress = roles.ingress,
+        runner = roles.runner,
+        egress = roles.egress,
+        data_dir = %config.data_dir.display(),
+        "thwonk ready"
+    );
+
+    let mut first_error = None;
+    while let Some(done) = roles_running.join_next().await {
+        let outcome = done.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = outcome {
+            error!(error = %format!("{e:#}"), "a role stopped; shutting down");
+            shutdown.cancel();
+            first_error.get_or_insert(e);
+        } else if !shutdown.is_cancelled() {
+            // A role ended by itself: without it the process is not what was asked for.
+            shutdown.cancel();
+        }
+    }
+    info!("thwonk stopped");
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot watch SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("interrupt: shutting down"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
