@@ -276,10 +276,19 @@ impl Drop for Daemon {
     }
 }
 
-/// Send one plain-text message over SMTP, waiting for the server's 250.
-pub async fn send_mail(smtp: SocketAddr, from: &str, to: &str, subject: &str, body: &str) {
+/// Send one plain-text message over SMTP, waiting for the server's 250. Returns the
+/// message's `Message-ID` (without angle brackets).
+pub async fn send_mail(
+    smtp: SocketAddr,
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> String {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let message_id = format!("{}@client.test", thwonk_core::ids::new_id());
     let msg = Message::builder()
+        .message_id(Some(format!("<{message_id}>")))
         .from(from.parse().unwrap())
         .to(to.parse().unwrap())
         .subject(subject)
@@ -292,6 +301,7 @@ pub async fn send_mail(smtp: SocketAddr, from: &str, to: &str, subject: &str, bo
         .send(msg)
         .await
         .unwrap_or_else(|e| panic!("SMTP send {from} -> {to} ({subject}) failed: {e}"));
+    message_id
 }
 
 /// The PostgreSQL server the PG variants run against, from `THWONK_TEST_POSTGRES_URL`.

@@ -1,0 +1,68 @@
+//! The embedded default as a new user meets it: outgoing mail is captured to files, not sent.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::{Daemon, Env, send_mail};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    // The relay address is irrelevant: capture mode never connects anywhere.
+    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    env.vars.retain(|(k, _)| !k.starts_with("THWONK_EGRESS_"));
+    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    let daemon = Daemon::start(&env).await;
+
+    send_mail(
+        daemon.smtp,
+        "zoe@example.net",
+        "echo@example.org",
+        "ping",
+        "is anyone there?",
+    )
+    .await;
+
+    let captured = dir.path().join("captured");
+    let start = Instant::now();
+    let eml = loop {
+        let found: Vec<_> = std::fs::read_dir(&captured)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if let Some(p) = found
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "eml"))
+        {
+            break p.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing captured in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let raw = std::fs::read(&eml).unwrap();
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(envelope["rcpt_to"], serde_json::json!(["zoe@example.net"]));
+    assert_eq!(envelope["mail_from"], "echo@example.org");
+    let view = support::Received {
+        mail_from: "echo@example.org".into(),
+        rcpt_to: vec!["zoe@example.net".into()],
+        raw,
+    }
+    .parsed();
+    assert_eq!(view.subject, "Re: ping");
+    assert!(view.text.contains("is anyone there?"), "{}", view.text);
+    assert!(
+        view.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("In-Reply-To") && v.contains('@'))
+    );
+    assert!(
+        view.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("Auto-Submitted") && v == "auto-replied")
+    );
+    daemon.stop(Duration::from_secs(20)).await;
+}
