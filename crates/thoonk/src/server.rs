@@ -51,6 +51,10 @@ impl PrivateRedis {
         socket: &Path,
     ) -> Result<PrivateRedis, ServerError> {
         std::fs::create_dir_all(dir)?;
+        // redis-server changes into `--dir` before it opens its log and socket, so relative
+        // paths (the default data_dir is `./data`) would point into the wrong folder.
+        let dir = &std::path::absolute(dir)?;
+        let socket = &std::path::absolute(socket)?;
         if socket.exists() {
             shutdown_stale(socket).await;
             let _ = std::fs::remove_file(socket);

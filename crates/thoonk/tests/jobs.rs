@@ -244,3 +244,36 @@ async fn a_missing_redis_server_binary_is_named() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_private_server_starts_from_a_relative_data_dir() {
+    // The default data_dir is `./data`: relative paths must survive redis-server's chdir.
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let rel_dir = pathdiff(dir.path(), &cwd);
+    let server = PrivateRedis::start("redis-server", &rel_dir, &rel_dir.join("redis.sock"))
+        .await
+        .expect("starts with relative paths");
+    let r = Redis::connect(&server.url()).await.unwrap();
+    JobQueue::new(&r, "q").publish("a", "1").await.unwrap();
+    assert!(
+        dir.path().join("redis.log").exists(),
+        "the log is in the data dir"
+    );
+    server.stop().await;
+}
+
+/// `path` relative to `base` (both absolute), with `..` as needed.
+fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> std::path::PathBuf {
+    let p: Vec<_> = path.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out
+}
