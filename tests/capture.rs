@@ -7,11 +7,17 @@ use support::{Daemon, Env, send_mail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    // The relay address is irrelevant: capture mode never connects anywhere.
-    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
-    env.vars.retain(|(k, _)| !k.starts_with("THWONK_EGRESS_"));
-    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    let cwd = tempfile::tempdir().unwrap();
+    // Exactly the fresh-install defaults: no data_dir and no egress settings, so the data
+    // directory is the relative `./data` and mail is captured. Only the ports are chosen by
+    // the kernel, so that tests can run side by side.
+    let mut env = Env::new(cwd.path(), "127.0.0.1:9".parse().unwrap(), None);
+    env.vars
+        .retain(|(k, _)| !k.starts_with("THWONK_EGRESS_") && k != "THWONK_DATA_DIR");
+    env.cwd = cwd.path().to_path_buf();
+    let dir = cwd.path().join("data");
+    let script = support::repo().join("sandbox-scripts/echo.js");
+    env.ok(&["deploy", "echo@example.org", script.to_str().unwrap()]);
     let daemon = Daemon::start(&env).await;
 
     send_mail(
@@ -23,7 +29,7 @@ async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
     )
     .await;
 
-    let captured = dir.path().join("captured");
+    let captured = dir.join("captured");
     let start = Instant::now();
     let eml = loop {
         let found: Vec<_> = std::fs::read_dir(&captured)

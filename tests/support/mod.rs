@@ -134,6 +134,8 @@ impl Drop for Relay {
 #[derive(Clone)]
 pub struct Env {
     pub vars: Vec<(String, String)>,
+    /// Working directory of every command (the repository root by default).
+    pub cwd: PathBuf,
 }
 
 impl Env {
@@ -154,7 +156,7 @@ impl Env {
         if let Some(url) = database_url {
             vars.push(("THWONK_DATABASE_URL".into(), url.to_string()));
         }
-        Env { vars }
+        Env { vars, cwd: repo() }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -165,7 +167,7 @@ impl Env {
             }
         }
         c.envs(self.vars.iter().map(|(k, v)| (k, v)));
-        c.args(args).current_dir(repo());
+        c.args(args).current_dir(&self.cwd);
         c
     }
 
@@ -321,4 +323,30 @@ pub fn postgres_url() -> Option<String> {
     std::env::var("THWONK_TEST_POSTGRES_URL")
         .ok()
         .filter(|s| !s.is_empty())
+}
+
+/// The daemon's private Redis (started by `thwonk serve` in `data_dir`).
+pub async fn private_redis(data_dir: &Path) -> thwonk_thoonk::Redis {
+    let url = format!("unix://{}", data_dir.join("redis.sock").display());
+    thwonk_thoonk::Redis::connect(&url)
+        .await
+        .expect("the daemon's private redis")
+}
+
+/// Poll `probe` every 50 ms until it returns `Some`, or panic after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -23,6 +23,9 @@ pub struct Config {
     pub egress: EgressConfig,
     pub http: HttpConfig,
     pub limits: SandboxLimits,
+    pub queues: QueuesConfig,
+    pub feeds: FeedsConfig,
+    pub schedules: SchedulesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,6 +109,63 @@ pub struct HttpConfig {
     pub listen: String,
 }
 
+/// Job queues on Redis: when a claimed job counts as abandoned, and when it is given up on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueuesConfig {
+    /// A job claimed longer than this without being finished is returned to its queue, ms.
+    pub visibility_ms: u64,
+    /// Claims a job may use (abandoned or failed) before it is stalled as a dead letter.
+    pub max_attempts: u32,
+    /// How often the reaper looks for abandoned jobs, ms.
+    pub reaper_interval_ms: u64,
+}
+
+/// Feeds that scripts publish to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedsConfig {
+    /// How often committed feed operations that could not reach Redis are tried again, ms.
+    pub retry_interval_ms: u64,
+}
+
+/// Scripts' `schedule` exports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulesConfig {
+    /// How often a runner looks for due schedules, ms.
+    pub poll_ms: u64,
+    /// How often a runner re-registers every thwonk's schedule from SQL, ms.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for QueuesConfig {
+    fn default() -> Self {
+        QueuesConfig {
+            visibility_ms: 300_000,
+            max_attempts: 10,
+            reaper_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for FeedsConfig {
+    fn default() -> Self {
+        FeedsConfig {
+            retry_interval_ms: 5_000,
+        }
+    }
+}
+
+impl Default for SchedulesConfig {
+    fn default() -> Self {
+        SchedulesConfig {
+            poll_ms: 1_000,
+            sync_interval_ms: 60_000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -117,6 +177,9 @@ impl Default for Config {
             egress: EgressConfig::default(),
             http: HttpConfig::default(),
             limits: SandboxLimits::default(),
+            queues: QueuesConfig::default(),
+            feeds: FeedsConfig::default(),
+            schedules: SchedulesConfig::default(),
         }
     }
 }
@@ -332,6 +395,21 @@ impl Config {
                 "must list at least one delay",
             ));
         }
+        for (key, v) in [
+            ("queues.visibility_ms", self.queues.visibility_ms),
+            ("queues.max_attempts", u64::from(self.queues.max_attempts)),
+            ("queues.reaper_interval_ms", self.queues.reaper_interval_ms),
+            ("feeds.retry_interval_ms", self.feeds.retry_interval_ms),
+            ("schedules.poll_ms", self.schedules.poll_ms),
+            (
+                "schedules.sync_interval_ms",
+                self.schedules.sync_interval_ms,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be greater than 0"));
+            }
+        }
         let l = &self.limits;
         for (key, v) in [
             ("limits.instructions", l.instructions),
@@ -365,9 +443,11 @@ impl Config {
         }
     }
 
-    /// The private Redis socket path (used when `redis.url` is empty).
+    /// The private Redis socket path (used when `redis.url` is empty), absolute: Redis URLs
+    /// cannot carry a relative path, and the default data_dir is `./data`.
     pub fn private_redis_socket(&self) -> PathBuf {
-        self.data_dir.join("redis.sock")
+        let socket = self.data_dir.join("redis.sock");
+        std::path::absolute(&socket).unwrap_or(socket)
     }
 
     /// The Redis URL in effect: the configured one, or the private server's socket.
@@ -536,7 +616,12 @@ mod tests {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.egress.mode, EgressMode::Capture);
         assert_eq!(c.database_url(), "sqlite://./data/thwonk.db");
-        assert_eq!(c.redis_url(), "unix://./data/redis.sock");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            c.redis_url(),
+            format!("unix://{}", cwd.join("data/redis.sock").display()),
+            "the socket path is absolute: a Redis URL cannot carry a relative one"
+        );
     }
 
     #[test]
