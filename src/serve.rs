@@ -81,6 +81,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(config.smtp_listen())
             .await
             .with_context(|| format!("smtp.listen: cannot listen on {}", config.smtp.listen))?;
+        info!(addr = %listener.local_addr()?, "SMTP ingress listening");
         let sink = thwonk_ingress::StoreSink::new(
             store.clone(),
             JobQueue::new(&redis, INBOUND),
@@ -99,20 +100,6 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let token = shutdown.clone();
         roles_running.spawn(async move {
             runner.run(token).await;
-            Ok(())
-        });
-    }
-    if roles.runner || roles.egress {
-        // Every process that consumes jobs also reaps them: abandoned jobs come back as long
-        // as any consumer is alive.
-        let settings = thwonk_thoonk::ReaperSettings {
-            visibility_ms: config.queues.visibility_ms,
-            max_attempts: config.queues.max_attempts,
-            interval_ms: config.queues.reaper_interval_ms,
-        };
-        let (redis, token) = (redis.clone(), shutdown.clone());
-        roles_running.spawn(async move {
-            thwonk_thoonk::reaper::run(redis, settings, token).await;
             Ok(())
         });
     }
