@@ -7,6 +7,7 @@ use boa_engine::interner::Interner;
 use boa_engine::module::Module;
 use boa_engine::parser::{Error as ParseError, Parser, Source};
 use boa_engine::{Context, js_string};
+use serde::{Deserialize, Serialize};
 use thwonk_core::run::SandboxLimits;
 
 use crate::engine::{new_context, on_engine_thread};
@@ -14,7 +15,7 @@ use crate::scan::scan;
 use crate::settle::{Settled, settle};
 
 /// What a deployable script is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptInfo {
     pub kind: ScriptKind,
     /// Which of `onMessage`, `onSchedule`, `onRequest` it exports (empty for classic scripts).
@@ -24,14 +25,14 @@ pub struct ScriptInfo {
 }
 
 /// An ES module with handlers, or a classic Thwonk script (no `export`) run top to bottom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScriptKind {
     Module,
     Classic,
 }
 
 /// Why a script was refused, with a 1-based position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{line}:{column}: {message}")]
 pub struct CheckError {
     pub line: u32,

@@ -4,7 +4,7 @@
 //! runner's [`VfsReader`] is a borrowed, non-`Send` object that must stay on the calling
 //! thread. So the script side holds a [`RemoteReader`] that sends each read over a channel,
 //! and the calling thread [`serve`]s them until the script reports its outcome — the same
-//! shape the IPC of a sandbox worker process will have.
+//! shape the frames between a worker and its parent have ([`crate::worker`]).
 
 use std::sync::mpsc::{Receiver, Sender};
 

@@ -4,7 +4,7 @@
 //! The engine runs on its own thread (see [`crate::engine`]); the caller's thread serves file
 //! reads meanwhile ([`crate::remote`]). A panic inside the engine is contained on that thread
 //! and reported as `Internal`. Process-level aborts (a native stack overflow, a failed huge
-//! allocation) are not: those need the worker processes of a later step.
+//! allocation) are not: that is why only sandbox workers ([`crate::worker`]) call this.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -29,8 +29,8 @@ use crate::scan::scan;
 use crate::settle::{Settled, settle, settle_value};
 use crate::state::RunState;
 
-/// Run one script synchronously on the calling thread (the runner calls it from a blocking
-/// thread). Never panics on hostile input; every failure is a RunOutcome with status Error.
+/// Run one script synchronously on the calling thread (a sandbox worker calls it for each
+/// job). Never panics on hostile input; every failure is a RunOutcome with status Error.
 pub fn run(req: &RunRequest, vfs: &mut dyn VfsReader) -> RunOutcome {
     let started = Instant::now();
     let (requests_tx, requests_rx) = mpsc::channel();

@@ -192,8 +192,12 @@ fn oversized_or_too_deep_source_is_a_compile_error_at_run_time() {
 #[test]
 fn deep_json_does_not_crash_the_process() {
     // JSON.stringify recurses on the native stack; the engine thread's big stack absorbs it.
+    // It takes ≈ 1 s in a debug build: the wall clock is not what this test is about.
     let out = run_with(
-        SandboxLimits::default(),
+        SandboxLimits {
+            wall_clock_ms: 30_000,
+            ..Default::default()
+        },
         r#"let a = []; for (let i = 0; i < 10000; i++) a = [a];
         thwonk.log(JSON.stringify(a).length);"#,
     );
