@@ -5,6 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
+sh scripts/install-test-deps.sh
 if [ -z "${THWONK_TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/null 2>&1 \
     && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   export THWONK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/test"

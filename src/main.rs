@@ -3,10 +3,13 @@
 //! - `serve` runs every role in one process (the embedded default: SQLite in the data
 //!   directory and a private redis-server child); `ingress`, `runner`, `egress` run one role.
 //! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks through the database.
+//! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
 //!
-//! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands.
+//! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
+//! [`jobs`] the job-queue command.
 
+mod jobs;
 mod manage;
 mod serve;
 
@@ -59,6 +62,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Job queues on Redis: depths, claimed, stalled; retry or drop stalled jobs.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<jobs::JobsAction>,
+    },
     /// Read and change a thwonk's files.
     Files {
         address: String,
@@ -82,6 +90,14 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // A sandbox worker started by this binary's own runner: no CLI, config or logging (hidden
+    // from --help; see thwonk_sandbox::worker).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == thwonk_sandbox::worker::ARG)
+    {
+        return thwonk_sandbox::worker::main();
+    }
     let cli = Cli::parse();
     init_logging();
     match run(cli) {
@@ -124,6 +140,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         } => rt
             .block_on(manage::runs(&config, &address, limit, json))
             .map(|_| ok),
+        Command::Jobs { action } => rt.block_on(jobs::jobs(&config, action)),
         Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
         Command::Test {
             script,

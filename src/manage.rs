@@ -47,7 +47,9 @@ pub async fn deploy(config: &Config, address: &str, script: &Path) -> Result<Exi
     let address = Address::parse(address)?;
     let source = std::fs::read_to_string(script)
         .with_context(|| format!("cannot read {}", script.display()))?;
-    let info = match thwonk_sandbox::check(&source, &config.limits) {
+    // Parsing a hostile script can crash Boa: it happens in a sandbox worker, as runs do.
+    let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
+    let info = match pool.check(&source, &config.limits)? {
         Ok(info) => info,
         Err(e) => {
             eprintln!("{}:{e}", script.display());
@@ -55,6 +57,13 @@ pub async fn deploy(config: &Config, address: &str, script: &Path) -> Result<Exi
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Some(expr) = &info.schedule
+        && let Err(e) = thwonk_core::cron::Cron::parse(expr)
+    {
+        eprintln!("{}: schedule: {e}", script.display());
+        eprintln!("deploy refused: the script was not changed");
+        return Ok(ExitCode::FAILURE);
+    }
     if !config.accepts_domain(address.domain()) {
         eprintln!(
             "warning: {} is not in smtp.domains; the ingress refuses mail for it",
@@ -75,7 +84,34 @@ pub async fn deploy(config: &Config, address: &str, script: &Path) -> Result<Exi
             ""
         }
     );
+    register_schedule(config, &deployed.thwonk).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Register (or drop) the thwonk's schedule on Redis now, if Redis is reachable; otherwise
+/// runners pick it up from SQL within `schedules.sync_interval_ms`.
+async fn register_schedule(config: &Config, thwonk: &Thwonk) {
+    let schedule = thwonk
+        .schedule
+        .as_deref()
+        .filter(|_| thwonk.status == "active");
+    let registered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        let redis = thwonk_thoonk::Redis::connect(&config.redis_url()).await?;
+        thwonk_runner::schedule::register(&redis, &thwonk.id, schedule)
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .await;
+    match (registered, schedule) {
+        (Ok(Ok(())), Some(s)) => println!("schedule {s:?} registered"),
+        (Ok(Ok(())), None) => {}
+        (Ok(Err(e)), _) => eprintln!(
+            "note: Redis not reachable ({e:#}); runners register the schedule within schedules.sync_interval_ms"
+        ),
+        (Err(_), _) => eprintln!(
+            "note: Redis did not answer; runners register the schedule within schedules.sync_interval_ms"
+        ),
+    }
 }
 
 pub async fn list(config: &Config) -> Result<()> {
@@ -209,8 +245,10 @@ pub fn test(
     {
         bail!("--files {}: not a directory", dir.display());
     }
-    // Check first, exactly as deploy does, so a dry run never feeds Boa what deploy refuses.
-    if let Err(e) = thwonk_sandbox::check(&source, &config.limits) {
+    // Check first, exactly as deploy does, so a dry run never feeds Boa what deploy refuses;
+    // both in a sandbox worker, as in the daemon.
+    let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
+    if let Err(e) = pool.check(&source, &config.limits)? {
         let out = serde_json::json!({
             "status": "error",
             "error": {"kind": "CompileError", "message": e.to_string(), "line": e.line, "column": e.column},
@@ -240,6 +278,7 @@ pub fn test(
         mail_from: &header_view.sender.address,
         files,
         limits: &config.limits,
+        pool: &pool,
     });
     let out = serde_json::json!({
         "status": outcome.status,

@@ -72,3 +72,25 @@ async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
     );
     daemon.stop(Duration::from_secs(20)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_redis_dies_with_a_killed_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    env.vars.retain(|(k, _)| !k.starts_with("THWONK_EGRESS_"));
+    let daemon = Daemon::start(&env).await;
+    let socket = dir.path().join("redis.sock");
+    assert!(
+        tokio::net::UnixStream::connect(&socket).await.is_ok(),
+        "the private redis-server answers while the daemon runs"
+    );
+    daemon.kill_hard();
+    let killed = Instant::now();
+    while tokio::net::UnixStream::connect(&socket).await.is_ok() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "redis-server outlived its SIGKILLed daemon"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -281,6 +281,14 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// SIGKILL: the daemon gets no chance to clean up.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

@@ -3,6 +3,7 @@
 //! - [`config`]: the one configuration loader (TOML file + `THWONK_<SECTION>_<KEY>` overrides),
 //!   validated at start with the key and the reason for every refusal.
 //! - [`address`]: rules addresses (`local@domain`), normalised and validated.
+//! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC).
 //! - [`vfs`]: the path rules of a thwonk's virtual file system.
 //! - [`run`]: the contract between the runner and the sandbox: what a run is given
 //!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
@@ -15,6 +16,7 @@
 
 pub mod address;
 pub mod config;
+pub mod cron;
 pub mod ids;
 pub mod run;
 pub mod time;

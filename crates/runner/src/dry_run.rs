@@ -1,10 +1,11 @@
 //! `thwonk test`: one run of a script on a message file, with no daemon, no Redis and no
 //! database. Files come from a directory (`--files DIR`) and nothing is written back: the
-//! result shows what the run *would* commit.
+//! result shows what the run *would* commit. The script runs in a sandbox worker, as in the
+//! daemon, so a hostile script cannot crash the command either.
 
 use std::path::{Path, PathBuf};
 use thwonk_core::run::{
-    FileInfo, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger, VfsReader,
+    ErrorKind, FileInfo, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger, VfsReader,
 };
 use thwonk_core::time::now_ms;
 use thwonk_mail::InboundEnvelope;
@@ -79,6 +80,8 @@ pub struct DryRun<'a> {
     pub mail_from: &'a str,
     pub files: Option<PathBuf>,
     pub limits: &'a SandboxLimits,
+    /// Where the script runs (a one-worker pool will do).
+    pub pool: &'a thwonk_sandbox::WorkerPool,
 }
 
 /// Run `script` once on the message (blocking; call from a plain thread).
@@ -106,5 +109,7 @@ pub fn dry_run(d: &DryRun<'_>) -> RunOutcome {
         now_ms: now,
         limits: d.limits.clone(),
     };
-    thwonk_sandbox::run(&req, &mut DirVfs::new(d.files.clone()))
+    d.pool
+        .run(&req, &mut DirVfs::new(d.files.clone()))
+        .unwrap_or_else(|e| RunOutcome::failed(ErrorKind::Internal, e.to_string()))
 }

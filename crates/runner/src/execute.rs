@@ -1,7 +1,9 @@
-//! One run, from a stored message to the transaction that commits it.
+//! One run, from its trigger (a stored message, a schedule tick) to the transaction that
+//! commits it.
 //!
 //! The sandbox returns buffered effects; here they become rows: sends are composed into
-//! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are. If
+//! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are, feed
+//! operations are renamed to the thwonk's Thoonk feeds (`ADDRESS/NAME`). If
 //! any send cannot be composed the whole run fails, as if the script had thrown: a run's
 //! effects happen all together or not at all.
 
@@ -14,12 +16,14 @@ use thwonk_core::run::{
 };
 use thwonk_core::time::now_ms;
 use thwonk_mail::{ComposeContext, InboundEnvelope};
+use thwonk_sandbox::WorkerPool;
 use thwonk_store::{NewOutbox, RunCommit, RunRecord, Store, StoredMessage, Thwonk};
 
-/// Run the thwonk's active script on a stored message and build what to commit. Does not
-/// touch the database except to read the script and files.
+/// Run the thwonk's active script on a stored message, in a sandbox worker of `pool`, and
+/// build what to commit. Does not touch the database except to read the script and files.
 pub async fn execute_message(
     store: &Store,
+    pool: &WorkerPool,
     limits: &SandboxLimits,
     thwonk: &Thwonk,
     msg: &StoredMessage,
@@ -32,6 +36,7 @@ pub async fn execute_message(
             &run_id,
             thwonk,
             Some(msg),
+            None,
             0,
             started_at_ms,
             outcome,
@@ -65,20 +70,93 @@ pub async fn execute_message(
         now_ms: msg.received_at_ms,
         limits: limits.clone(),
     };
-    let mut reader = StoreVfs::new(store.clone(), thwonk.id.clone());
-    let outcome = tokio::task::spawn_blocking(move || thwonk_sandbox::run(&request, &mut reader))
-        .await
-        .map_err(|e| RunnerError::Sandbox(e.to_string()))?;
+    let outcome = run_in_sandbox(store, pool, thwonk, request).await?;
     let (outcome, outbox) = compose_sends(outcome, thwonk, &msg.raw);
     Ok(commit_for(
         &run_id,
         thwonk,
         Some(msg),
+        None,
         script.version,
         started_at_ms,
         outcome,
         outbox,
     ))
+}
+
+/// Run the thwonk's active script's `onSchedule` for the tick `at_ms` of `schedule`, and
+/// build what to commit (guarded on the tick not having committed before). `now()` in the
+/// script is the tick's time, so a retried tick sees the same clock.
+pub async fn execute_schedule(
+    store: &Store,
+    pool: &WorkerPool,
+    limits: &SandboxLimits,
+    thwonk: &Thwonk,
+    schedule: &str,
+    at_ms: i64,
+) -> Result<RunCommit, RunnerError> {
+    let run_id = new_id();
+    let started_at_ms = now_ms();
+    let Some(script) = store.active_script(&thwonk.id).await? else {
+        let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
+        return Ok(commit_for(
+            &run_id,
+            thwonk,
+            None,
+            Some(at_ms),
+            0,
+            started_at_ms,
+            outcome,
+            Vec::new(),
+        ));
+    };
+    let at = chrono::DateTime::from_timestamp_millis(at_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let request = RunRequest {
+        run_id: run_id.clone(),
+        thwonk: ThwonkContext {
+            address: thwonk.address.to_string(),
+            domain: thwonk.address.domain().to_string(),
+        },
+        script: script.source,
+        trigger: Trigger::Schedule {
+            at,
+            schedule: schedule.to_string(),
+        },
+        now_ms: at_ms,
+        limits: limits.clone(),
+    };
+    let outcome = run_in_sandbox(store, pool, thwonk, request).await?;
+    // No incoming message: a forward has nothing to forward (composing it fails the run).
+    let (outcome, outbox) = compose_sends(outcome, thwonk, &[]);
+    Ok(commit_for(
+        &run_id,
+        thwonk,
+        None,
+        Some(at_ms),
+        script.version,
+        started_at_ms,
+        outcome,
+        outbox,
+    ))
+}
+
+/// Run `request` in a sandbox worker of `pool`, its file reads served from the store.
+async fn run_in_sandbox(
+    store: &Store,
+    pool: &WorkerPool,
+    thwonk: &Thwonk,
+    request: RunRequest,
+) -> Result<RunOutcome, RunnerError> {
+    let mut reader = StoreVfs::new(store.clone(), thwonk.id.clone());
+    let pool = pool.clone();
+    // Blocking: the pool waits on the worker's pipe and serves its file reads meanwhile. A
+    // worker that could not start is not the script's fault: the job is retried later.
+    tokio::task::spawn_blocking(move || pool.run(&request, &mut reader))
+        .await
+        .map_err(|e| RunnerError::Sandbox(e.to_string()))?
+        .map_err(|e| RunnerError::Sandbox(e.to_string()))
 }
 
 /// Compose every send of a successful run. A send that cannot be composed fails the run.
@@ -124,10 +202,13 @@ fn compose_sends(
     (outcome, outbox)
 }
 
+// One parameter per part of the run record; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn commit_for(
     run_id: &str,
     thwonk: &Thwonk,
     msg: Option<&StoredMessage>,
+    schedule_tick_ms: Option<i64>,
     script_version: i64,
     started_at_ms: i64,
     outcome: RunOutcome,
@@ -147,7 +228,11 @@ fn commit_for(
             id: run_id.to_string(),
             thwonk_id: thwonk.id.clone(),
             message_id: msg.map(|m| m.id.clone()),
-            trigger: "message".into(),
+            trigger: if schedule_tick_ms.is_some() {
+                "schedule".into()
+            } else {
+                "message".into()
+            },
             script_version,
             status: outcome.status.as_str().into(),
             error_kind,
@@ -166,5 +251,11 @@ fn commit_for(
             Vec::new()
         },
         outbox: if ok { outbox } else { Vec::new() },
+        feed_ops: if ok {
+            crate::feeds::thoonk_feed_ops(thwonk, &outcome.effects.feed_ops)
+        } else {
+            Vec::new()
+        },
+        schedule_tick_ms,
     }
 }

@@ -2,8 +2,13 @@
 //! the result in one SQL transaction, then queues the outgoing mail for egress.
 //!
 //! - [`runner`]: the job loop, and per-thwonk ordering through the store's lease.
-//! - [`execute`]: one run, start to commit: message → `msg`, sandbox, compose sends, commit.
+//! - [`execute`]: one run, start to commit: message → `msg`, sandbox worker, compose sends,
+//!   commit.
 //! - [`vfs`]: file reads during a run, served from the store.
+//! - [`feeds`]: a run's feed operations onto the thwonk's Thoonk feeds (`ADDRESS/NAME`),
+//!   applied after the commit in order, retried while Redis is away.
+//! - [`schedule`]: schedules: registration from SQL, firing each tick once, running
+//!   `onSchedule` under the lease.
 //! - [`dry_run`]: `thwonk test`: one run with no daemon, no Redis and no database.
 //!
 //! Ordering: a job names a message, but the runner always processes the *oldest* queued
@@ -14,7 +19,9 @@
 
 pub mod dry_run;
 pub mod execute;
+pub mod feeds;
 pub mod runner;
+pub mod schedule;
 pub mod vfs;
 
 pub use runner::Runner;
@@ -28,7 +35,7 @@ pub enum RunnerError {
     Queue(#[from] thwonk_thoonk::ThoonkError),
     #[error("bad job payload {payload:?}: {reason}")]
     BadJob { payload: String, reason: String },
-    #[error("the sandbox thread failed: {0}")]
+    #[error("the sandbox failed: {0}")]
     Sandbox(String),
     #[error("the run could not be served: {0}")]
     Internal(String),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use thwonk_core::Config;
 use thwonk_core::run::ErrorKind;
 use thwonk_core::time::now_ms;
+use thwonk_sandbox::WorkerPool;
 use thwonk_store::{CommitResult, Store};
 use thwonk_thoonk::{INBOUND, Job, JobQueue, OUTBOUND, Redis};
 use tokio_util::sync::CancellationToken;
@@ -17,9 +18,11 @@ use tracing::{Instrument, info, info_span, warn};
 const TAKE_WAIT: Duration = Duration::from_secs(1);
 /// When another runner holds the thwonk, look again this much later. That runner drains the
 /// thwonk's queue in order, so by then this job's message is usually done.
-const LEASE_BUSY_RETRY_MS: i64 = 100;
-/// After a failure (database or Redis unreachable), retry the job this much later.
+pub(crate) const LEASE_BUSY_RETRY_MS: i64 = 100;
+/// After a failure (database or Redis unreachable), retry the job this much later, doubling
+/// per attempt up to `FAILURE_RETRY_CAP_MS`; after `queues.max_attempts` it is stalled.
 const FAILURE_RETRY_MS: i64 = 1_000;
+const FAILURE_RETRY_CAP_MS: i64 = 60_000;
 /// Attempts to queue a committed outbox row before leaving it to the reconciler.
 const OUTBOUND_PUBLISH_ATTEMPTS: u32 = 5;
 
@@ -32,18 +35,22 @@ struct InboundJob {
 /// A runner process's state (cheap to clone).
 #[derive(Clone)]
 pub struct Runner {
-    store: Store,
-    redis: Redis,
-    config: Arc<Config>,
+    pub(crate) store: Store,
+    pub(crate) redis: Redis,
+    pub(crate) config: Arc<Config>,
+    /// One sandbox worker per task: scripts run there, never in this process.
+    pub(crate) pool: WorkerPool,
     /// Unique per process: lease owners are `{id}/{task}`.
     id: String,
 }
 
 impl Runner {
     pub fn new(store: Store, redis: Redis, config: Arc<Config>) -> Runner {
+        let pool = WorkerPool::new(config.runner.concurrency as usize, config.limits.memory_mib);
         Runner {
             store,
             redis,
+            pool,
             config,
             id: format!(
                 "runner-{}-{}",
@@ -56,12 +63,34 @@ impl Runner {
     /// Take and process jobs with `runner.concurrency` tasks until `shutdown`; a run in
     /// progress finishes and commits before its task stops.
     pub async fn run(self, shutdown: CancellationToken) {
+        // Workers that cannot start are a broken install: say so now, not at the first mail.
+        let pool = self.pool.clone();
+        match tokio::task::spawn_blocking(move || pool.warm_up()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "sandbox workers did not start; runs will retry"),
+            Err(e) => warn!(error = %e, "sandbox workers did not start; runs will retry"),
+        }
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..self.config.runner.concurrency {
             let me = self.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move { me.task_loop(n, shutdown).await });
         }
+        tasks.spawn(crate::schedule::run_scheduler(
+            self.store.clone(),
+            self.redis.clone(),
+            Duration::from_millis(self.config.schedules.poll_ms),
+            Duration::from_millis(self.config.schedules.sync_interval_ms),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::feeds::retry_pending(
+            self.store.clone(),
+            self.redis.clone(),
+            format!("{}/feeds", self.id),
+            Duration::from_millis(self.config.feeds.retry_interval_ms),
+            self.config.runner.lease_ms as i64,
+            shutdown.clone(),
+        ));
         while tasks.join_next().await.is_some() {}
         info!("runner stopped");
     }
@@ -79,9 +108,20 @@ impl Runner {
                 Ok(Some(job)) => {
                     if let Err(e) = self.handle(&inbound, &outbound, &job, &owner).await {
                         warn!(job = %job.id, error = %e, "job failed; retrying later");
-                        let due = now_ms() + FAILURE_RETRY_MS;
-                        if let Err(e) = inbound.retry_at(&job.id, due, &e.to_string()).await {
-                            warn!(job = %job.id, error = %e, "could not release the job");
+                        let error = e.to_string();
+                        let failed = inbound.fail(
+                            &job.id,
+                            &error,
+                            FAILURE_RETRY_MS,
+                            FAILURE_RETRY_CAP_MS,
+                            self.config.queues.max_attempts,
+                        );
+                        match failed.await {
+                            Ok(thwonk_thoonk::FailOutcome::Stalled { attempt }) => {
+                                warn!(job = %job.id, attempt, "job stalled: see `thwonk jobs`")
+                            }
+                            Ok(_) => {}
+                            Err(e) => warn!(job = %job.id, error = %e, "could not release the job"),
                         }
                     }
                 }
@@ -105,6 +145,11 @@ impl Runner {
         job: &Job,
         owner: &str,
     ) -> Result<(), RunnerError> {
+        if let Some(tick) = crate::schedule::ScheduleJob::parse(&job.payload) {
+            return self
+                .handle_schedule(inbound, outbound, job, &tick, owner)
+                .await;
+        }
         let payload: InboundJob =
             serde_json::from_str(&job.payload).map_err(|e| RunnerError::BadJob {
                 payload: job.payload.clone(),
@@ -142,7 +187,7 @@ impl Runner {
     }
 
     /// Process the thwonk's queued messages oldest first, up to and including `target`.
-    async fn drain_until(
+    pub(crate) async fn drain_until(
         &self,
         thwonk_id: &str,
         target: &str,
@@ -156,9 +201,10 @@ impl Runner {
         while let Some(msg) = self.store.next_queued_message(thwonk_id).await? {
             let done = msg.id == target;
             let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id);
-            let commit = execute_message(&self.store, &self.config.limits, &thwonk, &msg)
-                .instrument(span.clone())
-                .await?;
+            let commit =
+                execute_message(&self.store, &self.pool, &self.config.limits, &thwonk, &msg)
+                    .instrument(span.clone())
+                    .await?;
             let run_id = commit.run.id.clone();
             if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
                 // Thwonk failed, not the script (the store went away mid-run, say): commit
@@ -182,6 +228,7 @@ impl Runner {
                     for row in &commit.outbox {
                         queue_outbound(outbound, &row.id).await;
                     }
+                    crate::feeds::apply_after_commit(&self.store, &self.redis, thwonk_id).await;
                 }
                 CommitResult::AlreadyProcessed => {
                     span.in_scope(
@@ -207,7 +254,7 @@ impl Runner {
 
 /// Queue an outbox row for delivery. The row is already committed, so a failure here delays
 /// the mail but does not lose it: the reconciler re-queues rows whose job is missing.
-async fn queue_outbound(outbound: &JobQueue, outbox_id: &str) {
+pub(crate) async fn queue_outbound(outbound: &JobQueue, outbox_id: &str) {
     let payload = serde_json::json!({ "outbox_id": outbox_id }).to_string();
     for attempt in 1..=OUTBOUND_PUBLISH_ATTEMPTS {
         match outbound.publish(outbox_id, &payload).await {

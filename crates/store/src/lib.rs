@@ -21,6 +21,8 @@
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
 //! - `outbox`: outgoing mail and its delivery state, for egress.
+//! - `feeds`: feed operations committed with their run, pending until applied to Redis.
+//! - `schedules`: the schedules to register, and the guard that a schedule tick commits once.
 //! - `rows`: decoding rows into the public types (JSON columns, flags, addresses).
 //! - [`scratch`]: throw-away PostgreSQL databases, for tests and benchmarks only.
 //!
@@ -29,20 +31,24 @@
 //! upserts, which both engines speak.
 
 mod connect;
+mod feeds;
 mod lease;
 mod messages;
 mod outbox;
 mod rows;
 mod runs;
+mod schedules;
 pub mod scratch;
 mod thwonks;
 mod vfs;
 
 pub use connect::SQLITE_BUSY_TIMEOUT;
+pub use feeds::PendingFeedOp;
 pub use messages::QueuedMessageRef;
+pub use schedules::ThwonkSchedule;
 
 use thwonk_core::Address;
-use thwonk_core::run::{LogLine, VfsOp};
+use thwonk_core::run::{FeedOp, LogLine, VfsOp};
 
 /// Which SQL engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +204,12 @@ pub struct RunCommit {
     pub vfs: Vec<VfsOp>,
     /// Outgoing mail; inserted only when `run.status` is `ok`.
     pub outbox: Vec<NewOutbox>,
+    /// Feed operations, `feed` being the Thoonk feed's full name (`ADDRESS/NAME`); recorded,
+    /// pending, only when `run.status` is `ok`.
+    pub feed_ops: Vec<FeedOp>,
+    /// For a schedule run, the tick it ran for (ms): the run commits only if that tick has
+    /// not committed before.
+    pub schedule_tick_ms: Option<i64>,
 }
 
 /// The result of [`Store::commit_run`].

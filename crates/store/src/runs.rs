@@ -15,12 +15,14 @@ use crate::{CommitResult, Result, RunCommit, RunRecord, Store};
 impl Store {
     /// Commit a run: for a message run, the message's status (`processed` when the run is
     /// `ok`, else `failed`) guarded on it being `queued`; the run record; and, when the run
-    /// succeeded, its VFS changes (in order) and outbox rows (`queued`, due now). One
+    /// succeeded, its VFS changes (in order), outbox rows (`queued`, due now) and feed
+    /// operations (pending). For a schedule run, the tick, guarded on not having run. One
     /// transaction (SQLite: `BEGIN IMMEDIATE`).
     ///
     /// `AlreadyProcessed` (nothing written) when the message is not `queued`, including when
     /// it no longer exists (the ingress deleted it): either way the job has nothing to do.
-    /// A run without a message (schedule, request) always commits.
+    /// `AlreadyProcessed` too for a schedule tick that already committed. A request run
+    /// always commits.
     pub async fn commit_run(&self, commit: &RunCommit) -> Result<CommitResult> {
         let run = &commit.run;
         let ok = run.status == "ok";
@@ -73,6 +75,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
+        if let Some(at_ms) = commit.schedule_tick_ms
+            && !Self::insert_schedule_tick(&mut tx, &run.thwonk_id, at_ms, &run.id).await?
+        {
+            tracing::debug!(run_id = %run.id, at_ms, "schedule tick already ran; run not committed");
+            tx.rollback().await?;
+            return Ok(CommitResult::AlreadyProcessed);
+        }
+
         if ok {
             for op in &commit.vfs {
                 match op {
@@ -101,6 +111,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            Self::insert_feed_ops(&mut tx, &run.id, &run.thwonk_id, &commit.feed_ops, now).await?;
         }
 
         tx.commit().await?;

@@ -57,6 +57,17 @@ impl Redis {
         self.shared.clone()
     }
 
+    /// A new connection in subscriber mode, for following events.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
+        self.client
+            .get_async_pubsub()
+            .await
+            .map_err(|source| ThoonkError::Connect {
+                url: self.url.clone(),
+                source,
+            })
+    }
+
     /// A new dedicated connection with no response timeout, for blocking commands.
     pub async fn dedicated(&self) -> Result<MultiplexedConnection> {
         let config = AsyncConnectionConfig::new()

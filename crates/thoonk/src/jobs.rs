@@ -56,14 +56,19 @@ return 1
     )
 });
 
-/// KEYS: claiming claimed items. ARGV: id now event-channel. Returns the payload, or nil when
-/// the job was retracted while it was being taken.
+/// KEYS: claiming claimed items claiming-since. ARGV: id now event-channel. Returns the
+/// payload, or nil when the job was retracted (or recovered by the reaper) while it was being
+/// taken.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local claiming, claimed, items = KEYS[1], KEYS[2], KEYS[3]
+local claiming, claimed, items, since = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, now, channel = ARGV[1], ARGV[2], ARGV[3]
-redis.call('LREM', claiming, 1, id)
+redis.call('HDEL', since, id)
+if redis.call('LREM', claiming, 1, id) == 0 then
+  -- The reaper gave it back to the queue: someone else takes it.
+  return false
+end
 local payload = redis.call('HGET', items, id)
 if not payload then
   return false
@@ -153,9 +158,9 @@ return #due
 /// One named job queue. Clones share nothing but the Redis handle: each clone takes jobs on
 /// its own dedicated connection, so give each concurrent consumer its own clone.
 pub struct JobQueue {
-    redis: Redis,
-    name: String,
-    keys: JobKeys,
+    pub(crate) redis: Redis,
+    pub(crate) name: String,
+    pub(crate) keys: JobKeys,
     taker: Arc<Mutex<Taker>>,
 }
 
@@ -257,12 +262,18 @@ impl JobQueue {
             .key(&k.claiming)
             .key(&k.claimed)
             .key(&k.items)
+            .key(&k.claiming_since)
             .arg(&id)
             .arg(now_ms())
             .arg(job_event("claim", &self.name))
             .invoke_async(&mut self.redis.shared())
             .await?;
-        Ok(payload.map(|payload| Job { id, payload }))
+        match payload {
+            Some(payload) => Ok(Some(Job { id, payload })),
+            // Lost the race with the reaper or a retract: nothing was claimed. Report "no job
+            // yet" rather than an error; the caller simply takes again.
+            None => Ok(None),
+        }
     }
 
     /// Done with a claimed job; `result` is announced with the finish event.
@@ -310,7 +321,7 @@ impl JobQueue {
             .arg(id)
             .arg(due_ms)
             .arg(error)
-            .arg(job_event("retry", &self.name))
+            .arg(job_event("delay", &self.name))
             .invoke_async::<i64>(&mut self.redis.shared())
             .await
             .map_err(|e| not_claimed(e, id))?;

@@ -1,5 +1,5 @@
-//! Thoonk models on Redis: the job queues that carry Thwonk's work (`inbound`, `outbound`) and
-//! the feeds that scripts publish to, in the key layout of Thoonk (see `shared/THOONK.md`), so
+//! Thoonk models on Redis: the job queues that carry Thwonk's work (`inbound`, `outbound`),
+//! the feeds that scripts publish to and the recurring tasks that drive schedules, in the key layout of Thoonk (see `shared/THOONK.md`), so
 //! workers in any language can take the same jobs and follow the same feeds.
 //!
 //! - [`connection`]: the one Redis connection factory (shared multiplexed connection with
@@ -11,13 +11,27 @@
 //! Not for: durable state. Everything here can be rebuilt from SQL.
 
 pub mod connection;
+pub mod events;
+pub mod feed;
+pub mod job_admin;
 pub mod jobs;
 pub mod keys;
+pub mod queue;
+pub mod reaper;
+pub mod recurring;
 pub mod server;
+pub mod sorted_feed;
 
 pub use connection::Redis;
+pub use events::{Event, Subscription};
+pub use feed::{Feed, FeedItem};
+pub use job_admin::{FailOutcome, JobStats, StalledJob};
 pub use jobs::{Job, JobQueue};
+pub use queue::Queue;
+pub use reaper::{Reaped, ReaperSettings};
+pub use recurring::{DueTask, Recurring};
 pub use server::PrivateRedis;
+pub use sorted_feed::{Position, SortedFeed};
 
 /// The queue of messages waiting for their rule script. Payload: `{"message_id", "thwonk_id"}`.
 pub const INBOUND: &str = "inbound";
@@ -37,6 +51,10 @@ pub enum ThoonkError {
     Redis(#[from] redis::RedisError),
     #[error("job {0} is not claimed")]
     NotClaimed(String),
+    #[error("job {0} is not stalled")]
+    NotStalled(String),
+    #[error("no item {0} in the feed")]
+    NoSuchItem(String),
 }
 
 pub type Result<T, E = ThoonkError> = std::result::Result<T, E>;

@@ -60,7 +60,8 @@ impl PrivateRedis {
             let _ = std::fs::remove_file(socket);
         }
         let log = dir.join("redis.log");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("--port")
             .arg("0")
             .arg("--unixsocket")
@@ -82,7 +83,28 @@ impl PrivateRedis {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        // If the daemon is killed outright (SIGKILL, OOM), kill_on_drop never runs: ask the
+        // kernel to send redis-server SIGTERM (a clean shutdown that flushes its append-only
+        // file) when the thread that spawned it dies. That thread is a runtime worker, which
+        // lives as long as the daemon.
+        // SAFETY: the closure only makes the prctl and getppid syscalls, which are
+        // async-signal-safe, between fork and exec.
+        let daemon = rustix::process::getpid();
+        unsafe {
+            command.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::TERM,
+                ))?;
+                // The daemon may have died before the prctl took effect (the child would
+                // then have been re-parented).
+                if rustix::process::getppid() != Some(daemon) {
+                    return Err(std::io::Error::other("parent exited"));
+                }
+                Ok(())
+            });
+        }
+        let child = command
             .spawn()
             .map_err(|source| ServerError::NotInstalled {
                 binary: binary.to_string(),

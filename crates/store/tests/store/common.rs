@@ -149,6 +149,8 @@ pub fn ok_commit(
         run: run_record(thwonk_id, message_id, "ok"),
         vfs,
         outbox,
+        feed_ops: Vec::new(),
+        schedule_tick_ms: None,
     }
 }
 

@@ -84,6 +84,11 @@ async fn a_failed_run_writes_only_its_record(store: Store) {
         run: run.clone(),
         vfs: vec![write("state", "bad")],
         outbox: vec![mail("bob@example.net")],
+        feed_ops: vec![thwonk_core::run::FeedOp::Retract {
+            feed: "list@x.org/archive".into(),
+            id: "x".into(),
+        }],
+        schedule_tick_ms: None,
     };
     assert_eq!(
         store.commit_run(&commit).await.unwrap(),
@@ -91,6 +96,7 @@ async fn a_failed_run_writes_only_its_record(store: Store) {
     );
     assert_eq!(store.read_file(&t.id, "state").await.unwrap(), None);
     assert!(store.queued_outbox_ids().await.unwrap().is_empty());
+    assert!(store.pending_feed_ops(&t.id, 10).await.unwrap().is_empty());
     assert_eq!(store.run(&run.id).await.unwrap().unwrap(), run);
     let msg = store.message(&m).await.unwrap().unwrap();
     assert_eq!(msg.status, "failed");

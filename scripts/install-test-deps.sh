@@ -1,0 +1,44 @@
+#!/bin/sh
+# Install what the tests of examples/workers/ need (tests/workers.rs): redis-py for the Python
+# worker and node-redis for the Node worker. Idempotent; Debian/Ubuntu, as root or with sudo.
+# Never fails the suite: when something cannot be installed it says so, and those tests print
+# SKIPPED instead of running.
+set -u
+cd "$(dirname "$0")/.."
+warn() { echo "install-test-deps: WARNING: $*" >&2; }
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+# Python: redis-py, pinned in requirements.txt.
+req=examples/workers/python/requirements.txt
+if ! command -v python3 >/dev/null 2>&1; then
+  warn "python3 not found: the Python worker tests will be skipped (apt-get install python3)"
+elif ! python3 -c "import redis" >/dev/null 2>&1; then
+  echo "installing redis-py for python3" >&2
+  if python3 -m pip --version >/dev/null 2>&1; then
+    python3 -m pip install -q -r "$req" \
+      || warn "pip install -r $req failed (on a system Python, PEP 668 may refuse it)"
+  else
+    warn "pip not found for python3"
+  fi
+  # A system Python that pip may not touch: Debian's own package (an older redis-py, which
+  # the worker supports too).
+  if ! python3 -c "import redis" >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $SUDO apt-get install -y -qq python3-redis >/dev/null; } \
+      || warn "apt-get install python3-redis failed"
+  fi
+  python3 -c "import redis" >/dev/null 2>&1 \
+    || warn "redis-py is not installed: the Python worker tests will be skipped (python3 -m pip install -r $req)"
+fi
+
+# Node: node-redis, from the committed package-lock.json.
+if [ ! -d examples/workers/node/node_modules/redis ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    warn "node or npm not found: the Node worker tests will be skipped (apt-get install nodejs npm; Node >= 20)"
+  else
+    echo "installing node-redis in examples/workers/node" >&2
+    (cd examples/workers/node && npm ci --no-audit --no-fund --loglevel=error) \
+      || warn "npm ci in examples/workers/node failed: the Node worker tests will be skipped"
+  fi
+fi
+exit 0
