@@ -1,8 +1,8 @@
 //! File reads during a run, served from the store.
 //!
-//! The sandbox runs on a blocking thread and calls the reader synchronously; the reader
-//! enters the async store through the runtime handle. A worker process will later answer the
-//! same trait over IPC.
+//! The worker pool is driven from a blocking thread: when the script in a sandbox worker
+//! reads a file, the pool asks this reader synchronously and sends the answer back over the
+//! worker's pipe; the reader enters the async store through the runtime handle.
 
 use thwonk_core::run::{FileInfo, VfsReader};
 use thwonk_store::Store;

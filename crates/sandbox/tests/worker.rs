@@ -244,3 +244,61 @@ fn while_one_worker_is_being_killed_another_run_on_the_pool_completes() {
         );
     });
 }
+
+#[test]
+fn prototype_pollution_does_not_survive_into_the_next_run() {
+    // One worker, so both runs share a process: only a fresh realm per run keeps them apart.
+    let pool = pool(1);
+    let polluter = run_in(
+        &pool,
+        SandboxLimits::default(),
+        r#"Object.prototype.polluted = "yes";
+           Array.prototype.includes = () => true;
+           JSON.parse = () => ({ owned: true });
+           globalThis.leak = 42;"#,
+    );
+    assert_ok(&polluter);
+    let victim = run_in(
+        &pool,
+        SandboxLimits::default(),
+        r#"thwonk.log(String(({}).polluted), String([1].includes(2)),
+                      JSON.stringify(JSON.parse("[1]")), String(typeof leak));"#,
+    );
+    assert_ok(&victim);
+    assert_eq!(logged(&victim), ["undefined false [1] undefined"]);
+}
+
+#[test]
+fn nested_map_over_large_arrays_exhausts_the_budget() {
+    // A budget small enough that it, not the wall clock, ends the run even in a debug build
+    // on a busy machine: what is pinned here is that callbacks from `map` are counted.
+    let limits = SandboxLimits {
+        instructions: 2_000_000,
+        wall_clock_ms: 30_000,
+        ..Default::default()
+    };
+    let out = run_in(
+        &pool(1),
+        limits,
+        r#"const a = Array.from({ length: 20000 }, (_, i) => i);
+           a.map(() => a.map((x) => x * 2));"#,
+    );
+    assert_eq!(kind(&out), ErrorKind::BudgetExceeded, "{:?}", out.error);
+    assert!(out.effects.sends.is_empty() && out.effects.writes.is_empty());
+}
+
+#[test]
+fn a_million_recipients_are_refused_with_a_limit_error() {
+    let limits = SandboxLimits {
+        wall_clock_ms: 30_000,
+        ..Default::default()
+    };
+    let out = run_in(
+        &pool(1),
+        limits,
+        r#"const to = new Array(1000000).fill("someone@example.net");
+           thwonk.send({ to, subject: "spam", text: "x" });"#,
+    );
+    assert_eq!(kind(&out), ErrorKind::LimitError, "{:?}", out.error);
+    assert!(out.effects.sends.is_empty());
+}
