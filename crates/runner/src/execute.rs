@@ -60,10 +60,7 @@ pub async fn execute_message(
     );
     let request = RunRequest {
         run_id: run_id.clone(),
-        thwonk: ThwonkContext {
-            address: thwonk.address.to_string(),
-            domain: thwonk.address.domain().to_string(),
-        },
+        thwonk: context(thwonk),
         script: script.source,
         trigger: Trigger::Message(view),
         // The trigger's time, not the wall clock: a retried run sees the same `now()`.
@@ -71,7 +68,7 @@ pub async fn execute_message(
         limits: limits.clone(),
     };
     let outcome = run_in_sandbox(store, pool, thwonk, request).await?;
-    let (outcome, outbox) = compose_sends(outcome, thwonk, &msg.raw);
+    let (outcome, outbox) = compose_sends(outcome, thwonk, Some(&msg.raw));
     Ok(commit_for(
         &run_id,
         thwonk,
@@ -115,10 +112,7 @@ pub async fn execute_schedule(
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let request = RunRequest {
         run_id: run_id.clone(),
-        thwonk: ThwonkContext {
-            address: thwonk.address.to_string(),
-            domain: thwonk.address.domain().to_string(),
-        },
+        thwonk: context(thwonk),
         script: script.source,
         trigger: Trigger::Schedule {
             at,
@@ -129,7 +123,7 @@ pub async fn execute_schedule(
     };
     let outcome = run_in_sandbox(store, pool, thwonk, request).await?;
     // No incoming message: a forward has nothing to forward (composing it fails the run).
-    let (outcome, outbox) = compose_sends(outcome, thwonk, &[]);
+    let (outcome, outbox) = compose_sends(outcome, thwonk, None);
     Ok(commit_for(
         &run_id,
         thwonk,
@@ -140,6 +134,14 @@ pub async fn execute_schedule(
         outcome,
         outbox,
     ))
+}
+
+/// Who the script runs as.
+fn context(thwonk: &Thwonk) -> ThwonkContext {
+    ThwonkContext {
+        address: thwonk.address.to_string(),
+        domain: thwonk.address.domain().to_string(),
+    }
 }
 
 /// Run `request` in a sandbox worker of `pool`, its file reads served from the store.
@@ -163,7 +165,7 @@ async fn run_in_sandbox(
 fn compose_sends(
     mut outcome: RunOutcome,
     thwonk: &Thwonk,
-    original: &[u8],
+    original: Option<&[u8]>,
 ) -> (RunOutcome, Vec<NewOutbox>) {
     if !outcome.is_ok() {
         return (outcome, Vec::new());
@@ -172,7 +174,7 @@ fn compose_sends(
     let mut outbox = Vec::with_capacity(outcome.effects.sends.len());
     for (i, send) in outcome.effects.sends.iter().enumerate() {
         let original = match send.kind {
-            SendKind::Forward { .. } => Some(original),
+            SendKind::Forward { .. } => original,
             _ => None,
         };
         let ctx = ComposeContext {
@@ -257,5 +259,71 @@ fn commit_for(
             Vec::new()
         },
         schedule_tick_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thwonk_core::Address;
+    use thwonk_core::run::{Cost, Effects, SendRequest, VfsOp};
+
+    fn thwonk() -> Thwonk {
+        Thwonk {
+            id: "t1".into(),
+            address: Address::parse("list@example.org").unwrap(),
+            status: "active".into(),
+            active_version: Some(1),
+            schedule: None,
+            created_at_ms: 0,
+        }
+    }
+
+    fn forwarding_outcome() -> RunOutcome {
+        RunOutcome {
+            status: RunStatus::Ok,
+            error: None,
+            effects: Effects {
+                sends: vec![SendRequest {
+                    id: "r1.1".into(),
+                    kind: SendKind::Forward {
+                        original_message_id: "m1".into(),
+                        subject_prefix: Some("list".into()),
+                    },
+                    to: vec!["bob@example.net".into()],
+                    ..Default::default()
+                }],
+                writes: vec![VfsOp::Write {
+                    path: "n".into(),
+                    content: "1".into(),
+                }],
+                feed_ops: Vec::new(),
+            },
+            logs: Vec::new(),
+            logs_truncated: false,
+            cost: Cost::default(),
+            response: None,
+        }
+    }
+
+    #[test]
+    fn a_forward_with_nothing_to_forward_fails_the_whole_run() {
+        let (outcome, outbox) = compose_sends(forwarding_outcome(), &thwonk(), None);
+        assert_eq!(outcome.status, RunStatus::Error);
+        assert_eq!(outcome.error.unwrap().kind, ErrorKind::ScriptError);
+        assert!(outbox.is_empty());
+        assert!(outcome.effects.writes.is_empty(), "no partial effects");
+    }
+
+    #[test]
+    fn a_forward_of_the_message_composes_one_outbox_row() {
+        let original = b"From: a@example.net\r\nSubject: hi\r\n\r\nbody\r\n";
+        let (outcome, outbox) = compose_sends(forwarding_outcome(), &thwonk(), Some(original));
+        assert!(outcome.is_ok(), "{:?}", outcome.error);
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].rcpt_to, vec!["bob@example.net"]);
+        let raw = String::from_utf8_lossy(&outbox[0].raw);
+        assert!(raw.contains("Subject: [list] hi"), "{raw}");
+        assert!(raw.contains("\r\n\r\nbody\r\n"), "{raw}");
     }
 }
