@@ -103,6 +103,28 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
             Ok(())
         });
     }
+    if roles.runner || roles.egress {
+        // Any process that takes jobs also returns the jobs of consumers that died.
+        let settings = thwonk_thoonk::ReaperSettings {
+            visibility_ms: config.queues.visibility_ms,
+            max_attempts: config.queues.max_attempts,
+            interval_ms: config.queues.reaper_interval_ms,
+        };
+        let (redis, token) = (redis.clone(), shutdown.clone());
+        roles_running.spawn(async move {
+            thwonk_thoonk::reaper::run(redis, settings, token).await;
+            Ok(())
+        });
+    }
+    if roles.runner {
+        // Runners re-queue, from SQL, the work whose Redis job was lost.
+        let interval = std::time::Duration::from_millis(config.queues.reconcile_interval_ms);
+        let (store, redis, token) = (store.clone(), redis.clone(), shutdown.clone());
+        roles_running.spawn(async move {
+            thwonk_runner::reconcile::run(store, redis, interval, token).await;
+            Ok(())
+        });
+    }
     if roles.egress {
         let egress = thwonk_egress::Egress::new(
             store.clone(),

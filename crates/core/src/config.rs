@@ -119,6 +119,9 @@ pub struct QueuesConfig {
     pub max_attempts: u32,
     /// How often the reaper looks for abandoned jobs, ms.
     pub reaper_interval_ms: u64,
+    /// How often runners re-queue queued messages and outbox rows whose job Redis lost (a
+    /// restart that kept nothing), ms. Also done once at start.
+    pub reconcile_interval_ms: u64,
 }
 
 /// Feeds that scripts publish to.
@@ -145,6 +148,7 @@ impl Default for QueuesConfig {
             visibility_ms: 300_000,
             max_attempts: 10,
             reaper_interval_ms: 1_000,
+            reconcile_interval_ms: 60_000,
         }
     }
 }
@@ -399,6 +403,10 @@ impl Config {
             ("queues.visibility_ms", self.queues.visibility_ms),
             ("queues.max_attempts", u64::from(self.queues.max_attempts)),
             ("queues.reaper_interval_ms", self.queues.reaper_interval_ms),
+            (
+                "queues.reconcile_interval_ms",
+                self.queues.reconcile_interval_ms,
+            ),
             ("feeds.retry_interval_ms", self.feeds.retry_interval_ms),
             ("schedules.poll_ms", self.schedules.poll_ms),
             (

@@ -115,11 +115,7 @@ impl MailSink for StoreSink {
             )));
         }
         for (id, message) in ids.iter().zip(&messages) {
-            let payload = serde_json::json!({
-                "message_id": id,
-                "thwonk_id": message.thwonk_id,
-            })
-            .to_string();
+            let payload = thwonk_thoonk::inbound_payload(id, &message.thwonk_id);
             if let Err(e) = self.queue.publish(id, &payload).await {
                 // Jobs already published for this delivery find their message gone and must
                 // end as no-ops; the client's retry is the one that runs.

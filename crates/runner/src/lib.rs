@@ -5,6 +5,7 @@
 //! - [`execute`]: one run, start to commit: message → `msg`, sandbox worker, compose sends,
 //!   commit.
 //! - [`vfs`]: file reads during a run, served from the store.
+//! - [`reconcile`]: re-queues queued messages and outbox rows whose Redis job was lost.
 //! - [`feeds`]: a run's feed operations onto the thwonk's Thoonk feeds (`ADDRESS/NAME`),
 //!   applied after the commit in order, retried while Redis is away.
 //! - [`schedule`]: schedules: registration from SQL, firing each tick once, running
@@ -20,6 +21,7 @@
 pub mod dry_run;
 pub mod execute;
 pub mod feeds;
+pub mod reconcile;
 pub mod runner;
 pub mod schedule;
 pub mod vfs;

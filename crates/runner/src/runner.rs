@@ -255,7 +255,7 @@ impl Runner {
 /// Queue an outbox row for delivery. The row is already committed, so a failure here delays
 /// the mail but does not lose it: the reconciler re-queues rows whose job is missing.
 pub(crate) async fn queue_outbound(outbound: &JobQueue, outbox_id: &str) {
-    let payload = serde_json::json!({ "outbox_id": outbox_id }).to_string();
+    let payload = thwonk_thoonk::outbound_payload(outbox_id);
     for attempt in 1..=OUTBOUND_PUBLISH_ATTEMPTS {
         match outbound.publish(outbox_id, &payload).await {
             Ok(_) => return,

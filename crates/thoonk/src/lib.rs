@@ -38,6 +38,16 @@ pub const INBOUND: &str = "inbound";
 /// The queue of outbox rows waiting for delivery. Payload: `{"outbox_id"}`.
 pub const OUTBOUND: &str = "outbound";
 
+/// The payload of an [`INBOUND`] job (the one place that spells it).
+pub fn inbound_payload(message_id: &str, thwonk_id: &str) -> String {
+    serde_json::json!({ "message_id": message_id, "thwonk_id": thwonk_id }).to_string()
+}
+
+/// The payload of an [`OUTBOUND`] job (the one place that spells it).
+pub fn outbound_payload(outbox_id: &str) -> String {
+    serde_json::json!({ "outbox_id": outbox_id }).to_string()
+}
+
 /// Errors talking to Redis.
 #[derive(Debug, thiserror::Error)]
 pub enum ThoonkError {
