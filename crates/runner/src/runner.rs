@@ -18,7 +18,7 @@ use tracing::{Instrument, info, info_span, warn};
 const TAKE_WAIT: Duration = Duration::from_secs(1);
 /// When another runner holds the thwonk, look again this much later. That runner drains the
 /// thwonk's queue in order, so by then this job's message is usually done.
-pub(crate) const LEASE_BUSY_RETRY_MS: i64 = 100;
+const LEASE_BUSY_RETRY_MS: i64 = 100;
 /// After a failure (database or Redis unreachable), retry the job this much later, doubling
 /// per attempt up to `FAILURE_RETRY_CAP_MS`; after `queues.max_attempts` it is stalled.
 const FAILURE_RETRY_MS: i64 = 1_000;
@@ -164,15 +164,10 @@ impl Runner {
             inbound.finish(&job.id, Some(&msg.status)).await?;
             return Ok(());
         }
-        let lease_ms = self.config.runner.lease_ms as i64;
         if !self
-            .store
-            .try_lease(&msg.thwonk_id, owner, now_ms(), lease_ms)
+            .lease_or_defer(inbound, job, &msg.thwonk_id, owner)
             .await?
         {
-            inbound
-                .retry_at(&job.id, now_ms() + LEASE_BUSY_RETRY_MS, "")
-                .await?;
             return Ok(());
         }
         let drained = self
@@ -184,6 +179,29 @@ impl Runner {
         drained?;
         inbound.finish(&job.id, Some("processed")).await?;
         Ok(())
+    }
+
+    /// Take the thwonk's run lease for `owner`; if another runner holds it, put the job back
+    /// for a moment (that runner is draining the thwonk in order) and say so with `false`.
+    pub(crate) async fn lease_or_defer(
+        &self,
+        inbound: &JobQueue,
+        job: &Job,
+        thwonk_id: &str,
+        owner: &str,
+    ) -> Result<bool, RunnerError> {
+        let lease_ms = self.config.runner.lease_ms as i64;
+        if self
+            .store
+            .try_lease(thwonk_id, owner, now_ms(), lease_ms)
+            .await?
+        {
+            return Ok(true);
+        }
+        inbound
+            .retry_at(&job.id, now_ms() + LEASE_BUSY_RETRY_MS, "")
+            .await?;
+        Ok(false)
     }
 
     /// Process the thwonk's queued messages oldest first, up to and including `target`.

@@ -14,7 +14,7 @@
 //!   commit guarded on the tick (`schedule_ticks`), so a tick whose job is delivered twice
 //!   commits once.
 
-use crate::runner::{LEASE_BUSY_RETRY_MS, Runner, queue_outbound};
+use crate::runner::{Runner, queue_outbound};
 use crate::{RunnerError, execute, feeds};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -200,15 +200,7 @@ impl Runner {
             inbound.finish(&job.id, Some("nothing to run")).await?;
             return Ok(());
         }
-        let lease_ms = self.config.runner.lease_ms as i64;
-        if !self
-            .store
-            .try_lease(&thwonk.id, owner, now_ms(), lease_ms)
-            .await?
-        {
-            inbound
-                .retry_at(&job.id, now_ms() + LEASE_BUSY_RETRY_MS, "")
-                .await?;
+        if !self.lease_or_defer(inbound, job, &thwonk.id, owner).await? {
             return Ok(());
         }
         let ran = self.run_tick(&thwonk, tick, owner, outbound).await;
