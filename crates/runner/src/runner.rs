@@ -155,7 +155,9 @@ impl Runner {
                 payload: job.payload.clone(),
                 reason: e.to_string(),
             })?;
-        let Some(msg) = self.store.message(&payload.message_id).await? else {
+        let message_id = payload.message_id;
+        // Only where the message stands: its bytes are read once, by the run that drains it.
+        let Some(msg) = self.store.message_state(&message_id).await? else {
             // Removed after a failed enqueue (the client was told 451), or never stored.
             inbound.finish(&job.id, Some("no such message")).await?;
             return Ok(());
@@ -171,7 +173,7 @@ impl Runner {
             return Ok(());
         }
         let drained = self
-            .drain_until(&msg.thwonk_id, &msg.id, owner, outbound)
+            .drain_until(&msg.thwonk_id, &message_id, owner, outbound)
             .await;
         if let Err(e) = self.store.release_lease(&msg.thwonk_id, owner).await {
             warn!(thwonk = %msg.thwonk_id, error = %e, "could not release lease; it expires by itself");

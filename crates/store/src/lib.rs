@@ -44,7 +44,7 @@ mod vfs;
 
 pub use connect::SQLITE_BUSY_TIMEOUT;
 pub use feeds::PendingFeedOp;
-pub use messages::QueuedMessageRef;
+pub use messages::{MessageState, QueuedMessageRef};
 pub use schedules::ThwonkSchedule;
 
 use thwonk_core::Address;

@@ -14,6 +14,14 @@ pub struct QueuedMessageRef {
     pub seq: i64,
 }
 
+/// Where a message stands, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageState {
+    pub thwonk_id: String,
+    /// `queued`, `processed` or `failed`.
+    pub status: String,
+}
+
 impl Store {
     /// Store messages (one per thwonk of a delivery) in one transaction; returns their ids in
     /// order. Each gets a new id and status `queued`.
@@ -75,6 +83,24 @@ impl Store {
         .as_ref()
         .map(rows::message)
         .transpose()
+    }
+
+    /// A message's thwonk and status, without its bytes: what a runner needs to decide whether
+    /// a job still has work (the run itself then reads the message once).
+    pub async fn message_state(&self, id: &str) -> Result<Option<MessageState>> {
+        use sqlx::Row;
+        let found = sqlx::query("SELECT thwonk_id, status FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        found
+            .map(|row| {
+                Ok(MessageState {
+                    thwonk_id: row.try_get("thwonk_id")?,
+                    status: row.try_get("status")?,
+                })
+            })
+            .transpose()
     }
 
     /// The oldest `queued` message of a thwonk (by `seq`).

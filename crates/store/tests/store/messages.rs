@@ -7,6 +7,7 @@ on_both!(
     next_queued_message_follows_arrival_order,
     delete_queued_messages_spares_processed_ones,
     a_failed_insert_stores_none_of_the_delivery,
+    message_state_tells_thwonk_and_status_without_the_bytes,
 );
 
 async fn messages_round_trip_in_arrival_order(store: Store) {
@@ -89,4 +90,29 @@ async fn a_failed_insert_stores_none_of_the_delivery(store: Store) {
     let bad = new_message("no-such-thwonk", b"fk violation");
     assert!(store.insert_messages(&[good, bad]).await.is_err());
     assert!(store.queued_messages().await.unwrap().is_empty());
+}
+
+async fn message_state_tells_thwonk_and_status_without_the_bytes(store: Store) {
+    use thwonk_store::MessageState;
+    let t = thwonk(&store, "a@x.org").await;
+    let (queued, done) = (
+        one_message(&store, &t.id).await,
+        one_message(&store, &t.id).await,
+    );
+    store
+        .commit_run(&ok_commit(&t.id, Some(&done), vec![], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.message_state(&queued).await.unwrap(),
+        Some(MessageState {
+            thwonk_id: t.id.clone(),
+            status: "queued".into()
+        })
+    );
+    assert_eq!(
+        store.message_state(&done).await.unwrap().unwrap().status,
+        "processed"
+    );
+    assert_eq!(store.message_state("missing").await.unwrap(), None);
 }
