@@ -11,6 +11,8 @@
 
 mod jobs;
 mod manage;
+mod notify;
+mod probe;
 mod serve;
 
 use anyhow::{Context, Result};
@@ -72,6 +74,12 @@ enum Command {
         address: String,
         #[command(subcommand)]
         action: manage::FilesAction,
+    },
+    /// Health check: exit 0 when the SMTP ingress greets, the HTTP API answers /healthz, or
+    /// (deps) Redis and the database answer.
+    Probe {
+        #[arg(value_enum)]
+        target: probe::Target,
     },
     /// Run a script once on a message file: no daemon, no Redis, no database. Prints the
     /// run's result as JSON; exits 0 when the script succeeded.
@@ -142,6 +150,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             .map(|_| ok),
         Command::Jobs { action } => rt.block_on(jobs::jobs(&config, action)),
         Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
+        Command::Probe { target } => rt.block_on(probe::probe(&config, target)).map(|_| ok),
         Command::Test {
             script,
             message,

@@ -141,6 +141,14 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         data_dir = %config.data_dir.display(),
         "thwonk ready"
     );
+    crate::notify::notify("READY=1\nSTATUS=serving");
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            crate::notify::notify("STOPPING=1\nSTATUS=draining");
+        });
+    }
 
     let mut first_error = None;
     while let Some(done) = roles_running.join_next().await {
