@@ -3,7 +3,7 @@
 //!
 //! - delivered → row `sent`, job finished;
 //! - transient failure with attempts left → row keeps `queued` with the error and the next
-//!   attempt's time (`egress.retry_schedule_secs`), job released until then;
+//!   attempt's time (`egress.retry_schedule_ms`, or `retry_schedule_secs`), job released until then;
 //! - permanent failure, or the last allowed attempt failed → row `failed` with the remote
 //!   reply, job finished.
 //!
@@ -117,7 +117,13 @@ impl<T: Transport> Taker<T> {
     async fn run(self, stop: CancellationToken) {
         tracing::debug!(taker = self.n, "egress taker started");
         while !stop.is_cancelled() {
-            let job = match self.queue.take(TAKE_WAIT).await {
+            // An idle taker stops at once on shutdown, not after its take's wait: the process
+            // has only `shutdown.grace_ms` to stop in.
+            let taken = tokio::select! {
+                _ = stop.cancelled() => break,
+                taken = self.queue.take(TAKE_WAIT) => taken,
+            };
+            let job = match taken {
                 Ok(Some(job)) => job,
                 Ok(None) => continue,
                 Err(e) => {
@@ -131,10 +137,8 @@ impl<T: Transport> Taker<T> {
             };
             if let Err(e) = self.handle(&job).await {
                 tracing::error!(job = %job.id, error = %e, "outbound job not recorded; released for a later try");
-                let due = now_ms().saturating_add(millis(next_delay(
-                    0,
-                    &self.config.egress.retry_schedule_secs,
-                )));
+                let due = now_ms()
+                    .saturating_add(millis(next_delay(0, &self.config.egress.retry_schedule())));
                 if let Err(e) = self.queue.retry_at(&job.id, due, &e.to_string()).await {
                     // Still claimed: the queue hands stalled jobs out again.
                     tracing::error!(job = %job.id, error = %e, "cannot release outbound job");
@@ -187,7 +191,7 @@ impl<T: Transport> Taker<T> {
             &report.verdict(),
             attempts,
             egress.max_attempts,
-            &egress.retry_schedule_secs,
+            &egress.retry_schedule(),
         ) {
             Decision::MarkSent => {
                 self.store.mark_outbox_sent(&row.id, now_ms()).await?;
@@ -198,7 +202,7 @@ impl<T: Transport> Taker<T> {
                 let due = now_ms().saturating_add(millis(delay));
                 self.store.mark_outbox_retry(&row.id, &error, due).await?;
                 self.queue.retry_at(&job.id, due, &error).await?;
-                tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_s = delay.as_secs(), %error, "delivery deferred");
+                tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_ms = millis(delay), %error, "delivery deferred");
             }
             Decision::Fail { error } => {
                 self.store.mark_outbox_failed(&row.id, &error).await?;
