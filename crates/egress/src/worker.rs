@@ -10,8 +10,12 @@
 //! Shutdown: when the token is cancelled, each taker finishes the delivery in hand (bounded by
 //! `egress.timeout_secs`) and stops; no job is abandoned mid-delivery.
 //!
-//! Delivery is at least once: if recording a success fails (the database is down), the job is
-//! released and the message may be delivered again, never lost.
+//! One taker per row: before an attempt the taker claims the row in SQL
+//! ([`Store::claim_outbox`]), so a job queued twice (the reconciler re-queueing a row whose
+//! job Redis lost while a taker still held it) cannot deliver twice. Delivery is still at
+//! least once where SMTP allows no better: if the process dies after the remote's 250 and
+//! before the row is marked sent, or recording the success fails (the database is down), the
+//! row is delivered again once its claim runs out, never lost.
 
 use crate::EgressError;
 use crate::mode::ModeTransport;
@@ -30,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 /// How long one `take` waits for a job. It bounds only how soon an idle taker notices
 /// shutdown (and how soon it retries after a Redis error), not any delivery.
 const TAKE_WAIT: Duration = Duration::from_secs(1);
+
+/// Added to a delivery's claim on its row for recording the outcome.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 
 /// The payload of an `outbound` job.
 #[derive(Debug, Deserialize)]
@@ -175,6 +182,14 @@ impl<T: Transport> Taker<T> {
                 .await?;
             return Ok(());
         }
+        // Claim the row in SQL for this attempt: the queue alone cannot promise one taker per
+        // row once Redis has lost and the reconciler re-queued its job.
+        let now = now_ms();
+        let claim_until = now.saturating_add(self.claim_ms());
+        if !self.store.claim_outbox(&row.id, now, claim_until).await? {
+            self.queue.retry_at(&job.id, claim_until, "").await?;
+            return Ok(());
+        }
 
         let report = self
             .transport
@@ -211,6 +226,15 @@ impl<T: Transport> Taker<T> {
             }
         }
         Ok(())
+    }
+}
+
+impl<T> Taker<T> {
+    /// How long a delivery attempt holds its row: the delivery's timeout twice over (connect
+    /// and the final reply are each bounded by it), plus a margin for recording the outcome.
+    fn claim_ms(&self) -> i64 {
+        let timeout = Duration::from_secs(self.config.egress.timeout_secs);
+        millis(timeout * 2 + CLAIM_MARGIN)
     }
 }
 
