@@ -91,8 +91,9 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         );
         let smtp = Arc::new(config.smtp.clone());
         let token = shutdown.clone();
+        let grace = std::time::Duration::from_millis(config.shutdown.grace_ms);
         roles_running.spawn(async move {
-            thwonk_ingress::serve(listener, smtp, Arc::new(sink), token)
+            thwonk_ingress::serve_with_grace(listener, smtp, Arc::new(sink), token, grace)
                 .await
                 .context("ingress")
         });

@@ -539,7 +539,8 @@ async fn redis_restarted_mid_stream(db: Db) {
     let egress = w.start("egress").await;
     let sender = stream(ingress.smtp, "list@example.org", 500);
 
-    for at in [120, 300] {
+    // Twice: a short outage, then one longer than the connections' retries.
+    for (at, away_ms) in [(120, 700), (300, 3000)] {
         eventually(
             "the stream to get going",
             Duration::from_secs(60),
@@ -547,7 +548,7 @@ async fn redis_restarted_mid_stream(db: Db) {
         )
         .await;
         w.redis.kill();
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(away_ms)).await;
         w.redis.restart().await;
     }
     let retried = sender.await.unwrap();
