@@ -129,7 +129,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         .context("cannot start the async runtime")?;
     use serve::Roles;
     let ok = std::process::ExitCode::SUCCESS;
-    match cli.command {
+    let outcome = match cli.command {
         Command::Serve => rt.block_on(serve::serve(config, Roles::ALL)).map(|_| ok),
         Command::Ingress => rt
             .block_on(serve::serve(config, Roles::INGRESS))
@@ -157,7 +157,11 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             files,
             address,
         } => manage::test(&config, &script, &message, files, address.as_deref()),
-    }
+    };
+    // Do not wait for blocking work a role abandoned at the end of its shutdown grace (a
+    // sandbox worker's answer, say): the process exits and its workers die with it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    outcome
 }
 
 fn init_logging() {

@@ -3,7 +3,9 @@
 //! Start-up order follows the data flow's needs: Redis (the private server when none is
 //! configured), the database with its migrations, then the roles. Shutdown (SIGTERM or
 //! Ctrl-C) cancels one token that every role watches; each finishes what it has in hand,
-//! then the private Redis is stopped last.
+//! then the private Redis is stopped last. The roles get `shutdown.grace_ms` for that; past
+//! it their work is abandoned (it returns to the queues, see docs/durability.md) and the
+//! process exits with status 1.
 
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -89,8 +91,9 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         );
         let smtp = Arc::new(config.smtp.clone());
         let token = shutdown.clone();
+        let grace = std::time::Duration::from_millis(config.shutdown.grace_ms);
         roles_running.spawn(async move {
-            thwonk_ingress::serve(listener, smtp, Arc::new(sink), token)
+            thwonk_ingress::serve_with_grace(listener, smtp, Arc::new(sink), token, grace)
                 .await
                 .context("ingress")
         });
@@ -151,7 +154,32 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     }
 
     let mut first_error = None;
-    while let Some(done) = roles_running.join_next().await {
+    let grace = std::time::Duration::from_millis(config.shutdown.grace_ms);
+    let mut deadline = None;
+    loop {
+        // Once shutdown starts, the roles have `shutdown.grace_ms` to finish what they hold.
+        if deadline.is_none() && shutdown.is_cancelled() {
+            deadline = Some(tokio::time::Instant::now() + grace);
+        }
+        let next = match deadline {
+            None => tokio::select! {
+                done = roles_running.join_next() => done,
+                _ = shutdown.cancelled() => continue,
+            },
+            Some(at) => match tokio::time::timeout_at(at, roles_running.join_next()).await {
+                Ok(done) => done,
+                Err(_) => {
+                    abandon(&mut roles_running, grace).await;
+                    first_error.get_or_insert(anyhow::anyhow!(
+                        "shutdown.grace_ms ({} ms) passed with work in hand; it was abandoned \
+                         and returns to the queues",
+                        grace.as_millis()
+                    ));
+                    break;
+                }
+            },
+        };
+        let Some(done) = next else { break };
         let outcome = done.map_err(anyhow::Error::from).and_then(|r| r);
         if let Err(e) = outcome {
             error!(error = %format!("{e:#}"), "a role stopped; shutting down");
@@ -167,6 +195,20 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The grace period is over: stop the roles where they are. Nothing is lost: a message being
+/// received was not answered 250 (its client retries), a run not committed leaves its message
+/// queued (its job comes back through the reaper), a delivery not recorded leaves its outbox
+/// row queued (delivered again later: at least once).
+async fn abandon(roles: &mut tokio::task::JoinSet<Result<()>>, grace: std::time::Duration) {
+    error!(
+        roles = roles.len(),
+        grace_ms = grace.as_millis() as u64,
+        "shutdown grace period over: abandoning the work in hand"
+    );
+    roles.abort_all();
+    while roles.join_next().await.is_some() {}
 }
 
 async fn watch_signals(shutdown: CancellationToken) {

@@ -46,6 +46,8 @@ impl Received {
 #[derive(Default)]
 struct Recorder {
     received: Mutex<Vec<Received>>,
+    /// How long the relay holds each message before it answers 250.
+    delay: Duration,
 }
 
 impl MailSink for Recorder {
@@ -58,6 +60,9 @@ impl MailSink for Recorder {
         envelope: &Envelope,
         raw: Vec<u8>,
     ) -> Result<Vec<String>, DeliverError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let mut r = self.received.lock().unwrap();
         r.push(Received {
             mail_from: envelope.mail_from.clone(),
@@ -78,9 +83,18 @@ pub struct Relay {
 
 impl Relay {
     pub async fn start() -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Relay::start_on("127.0.0.1:0".parse().unwrap(), Duration::ZERO).await
+    }
+
+    /// A relay on `addr` (a port a stopped relay had, say) that waits `delay` before it
+    /// answers each message's 250.
+    pub async fn start_on(addr: SocketAddr, delay: Duration) -> Relay {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Arc::new(Recorder {
+            received: Mutex::default(),
+            delay,
+        });
         let stop = CancellationToken::new();
         let smtp = thwonk_core::config::SmtpConfig {
             hostname: "relay.test".into(),
@@ -255,6 +269,38 @@ impl Daemon {
 
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send SIGTERM and return at once.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait up to `limit` for the process to exit; its exit status, or None if it was still
+    /// running (it is then killed).
+    pub async fn wait_exit(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGTERM, then wait; the exit status must be success within `grace`.

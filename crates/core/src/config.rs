@@ -26,6 +26,7 @@ pub struct Config {
     pub queues: QueuesConfig,
     pub feeds: FeedsConfig,
     pub schedules: SchedulesConfig,
+    pub shutdown: ShutdownConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,6 +101,26 @@ pub struct EgressConfig {
     pub max_attempts: u32,
     /// Delays between attempts, seconds; the last one repeats.
     pub retry_schedule_secs: Vec<u64>,
+    /// Delays between attempts, ms; when not empty it is used instead of
+    /// `retry_schedule_secs` (finer steps, for tests and fast local relays).
+    pub retry_schedule_ms: Vec<u64>,
+}
+
+impl EgressConfig {
+    /// The retry schedule in effect: `retry_schedule_ms` if set, else `retry_schedule_secs`.
+    pub fn retry_schedule(&self) -> Vec<std::time::Duration> {
+        if self.retry_schedule_ms.is_empty() {
+            self.retry_schedule_secs
+                .iter()
+                .map(|&s| std::time::Duration::from_secs(s))
+                .collect()
+        } else {
+            self.retry_schedule_ms
+                .iter()
+                .map(|&ms| std::time::Duration::from_millis(ms))
+                .collect()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -140,6 +161,28 @@ pub struct SchedulesConfig {
     pub poll_ms: u64,
     /// How often a runner re-registers every thwonk's schedule from SQL, ms.
     pub sync_interval_ms: u64,
+}
+
+/// Stopping on SIGTERM (or Ctrl-C).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long every role of a process may take to finish the work in hand (a DATA transfer,
+    /// a run, a delivery) after SIGTERM, ms. Past it the process abandons that work (its job
+    /// returns to the queue) and exits with status 1.
+    pub grace_ms: u64,
+}
+
+/// The default `shutdown.grace_ms`: room for a run at the default wall-clock limit and most
+/// deliveries, and as long as the ingress's session drain always was.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
+        }
+    }
 }
 
 impl Default for QueuesConfig {
@@ -184,6 +227,7 @@ impl Default for Config {
             queues: QueuesConfig::default(),
             feeds: FeedsConfig::default(),
             schedules: SchedulesConfig::default(),
+            shutdown: ShutdownConfig::default(),
         }
     }
 }
@@ -237,6 +281,7 @@ impl Default for EgressConfig {
             timeout_secs: 60,
             max_attempts: 8,
             retry_schedule_secs: vec![30, 120, 600, 1800, 3600],
+            retry_schedule_ms: Vec::new(),
         }
     }
 }
@@ -413,6 +458,7 @@ impl Config {
                 "schedules.sync_interval_ms",
                 self.schedules.sync_interval_ms,
             ),
+            ("shutdown.grace_ms", self.shutdown.grace_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, "must be greater than 0"));
@@ -591,7 +637,18 @@ fn env_value(name: &str, raw: &str, default: &toml::Value) -> Result<toml::Value
         }
         toml::Value::Array(items) => {
             let parts = raw.split(',').map(str::trim).filter(|s| !s.is_empty());
+            // An empty default says nothing about the items' type: a list that is all
+            // integers is integers (egress.retry_schedule_ms), anything else strings.
+            let all_integers = {
+                let mut p = parts.clone().peekable();
+                p.peek().is_some() && p.all(|x| x.parse::<i64>().is_ok())
+            };
             match items.first() {
+                None if all_integers => toml::Value::Array(
+                    parts
+                        .map(|p| toml::Value::Integer(p.parse().unwrap_or_default()))
+                        .collect(),
+                ),
                 Some(toml::Value::Integer(_)) => toml::Value::Array(
                     parts
                         .map(|p| {
@@ -673,9 +730,36 @@ mod tests {
         assert_eq!(c.smtp.domains, vec!["example.org", "lists.example.org"]);
         assert_eq!(c.egress.mode, EgressMode::Relay);
         assert_eq!(c.egress.retry_schedule_secs, vec![1, 2, 3]);
+        assert_eq!(
+            c.egress.retry_schedule(),
+            [1, 2, 3].map(std::time::Duration::from_secs)
+        );
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.limits.instructions, 1000);
         assert_eq!(c.database_url(), "postgres://localhost/test");
+    }
+
+    #[test]
+    fn a_retry_schedule_in_ms_wins_over_seconds() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("THWONK_EGRESS_RETRY_SCHEDULE_MS", "250, 500"),
+                ("THWONK_SHUTDOWN_GRACE_MS", "1500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.egress.retry_schedule_ms, vec![250, 500]);
+        assert_eq!(
+            c.egress.retry_schedule(),
+            [250, 500].map(std::time::Duration::from_millis)
+        );
+        assert_eq!(c.shutdown.grace_ms, 1500);
+        let e = Config::load(None, env(&[("THWONK_SHUTDOWN_GRACE_MS", "0")])).unwrap_err();
+        assert_eq!(e.key, "shutdown.grace_ms");
+        // Lists with an empty default stay strings unless every item is an integer.
+        let c = Config::load(None, env(&[("THWONK_SMTP_DOMAINS", "example.org")])).unwrap();
+        assert_eq!(c.smtp.domains, vec!["example.org"]);
     }
 
     #[test]

@@ -79,10 +79,10 @@ impl fmt::Display for Failure {
 
 /// The wait before the next attempt, after `attempts` failed ones: the schedule's entry at
 /// that index, its last entry repeating. An empty schedule (refused by the config) retries at
-/// once.
-pub fn next_delay(attempts: u32, schedule_secs: &[u64]) -> Duration {
-    let i = (attempts as usize).min(schedule_secs.len().saturating_sub(1));
-    Duration::from_secs(schedule_secs.get(i).copied().unwrap_or(0))
+/// once. The schedule is [`thwonk_core::config::EgressConfig::retry_schedule`].
+pub fn next_delay(attempts: u32, schedule: &[Duration]) -> Duration {
+    let i = (attempts as usize).min(schedule.len().saturating_sub(1));
+    schedule.get(i).copied().unwrap_or(Duration::ZERO)
 }
 
 /// What to do with an outbox row after a delivery attempt.
@@ -102,14 +102,14 @@ pub fn decide(
     verdict: &crate::Verdict,
     attempts: u32,
     max_attempts: u32,
-    schedule_secs: &[u64],
+    schedule: &[Duration],
 ) -> Decision {
     match verdict {
         crate::Verdict::Delivered => Decision::MarkSent,
         crate::Verdict::Transient(error) if attempts.saturating_add(1) < max_attempts => {
             Decision::Retry {
                 error: error.clone(),
-                delay: next_delay(attempts, schedule_secs),
+                delay: next_delay(attempts, schedule),
             }
         }
         crate::Verdict::Transient(error) => Decision::Fail {
@@ -125,6 +125,10 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::Verdict;
+
+    fn secs(s: &[u64]) -> Vec<Duration> {
+        s.iter().map(|&s| Duration::from_secs(s)).collect()
+    }
 
     fn reply(code: u16) -> Failure {
         Failure::Reply {
@@ -172,7 +176,7 @@ mod tests {
 
     #[test]
     fn delays_follow_the_schedule_and_the_last_one_repeats() {
-        let s = [30, 120, 600];
+        let s = secs(&[30, 120, 600]);
         assert_eq!(next_delay(0, &s), Duration::from_secs(30));
         assert_eq!(next_delay(1, &s), Duration::from_secs(120));
         assert_eq!(next_delay(2, &s), Duration::from_secs(600));
@@ -185,14 +189,14 @@ mod tests {
     fn transient_failures_retry_until_the_last_attempt() {
         let t = Verdict::Transient("451 later".into());
         assert_eq!(
-            decide(&t, 0, 3, &[30, 60]),
+            decide(&t, 0, 3, &secs(&[30, 60])),
             Decision::Retry {
                 error: "451 later".into(),
                 delay: Duration::from_secs(30)
             }
         );
         assert_eq!(
-            decide(&t, 1, 3, &[30, 60]),
+            decide(&t, 1, 3, &secs(&[30, 60])),
             Decision::Retry {
                 error: "451 later".into(),
                 delay: Duration::from_secs(60)
@@ -200,20 +204,26 @@ mod tests {
         );
         // The third attempt was the last one allowed.
         assert!(
-            matches!(decide(&t, 2, 3, &[30, 60]), Decision::Fail { error } if error.contains("451 later"))
+            matches!(decide(&t, 2, 3, &secs(&[30, 60])), Decision::Fail { error } if error.contains("451 later"))
         );
-        assert!(matches!(decide(&t, 0, 1, &[30]), Decision::Fail { .. }));
+        assert!(matches!(
+            decide(&t, 0, 1, &secs(&[30])),
+            Decision::Fail { .. }
+        ));
     }
 
     #[test]
     fn permanent_failures_fail_at_once_and_success_is_sent() {
         let p = Verdict::Permanent("550 no such user".into());
         assert_eq!(
-            decide(&p, 0, 8, &[30]),
+            decide(&p, 0, 8, &secs(&[30])),
             Decision::Fail {
                 error: "550 no such user".into()
             }
         );
-        assert_eq!(decide(&Verdict::Delivered, 5, 8, &[30]), Decision::MarkSent);
+        assert_eq!(
+            decide(&Verdict::Delivered, 5, 8, &secs(&[30])),
+            Decision::MarkSent
+        );
     }
 }

@@ -3,15 +3,19 @@
 //!
 //! - delivered → row `sent`, job finished;
 //! - transient failure with attempts left → row keeps `queued` with the error and the next
-//!   attempt's time (`egress.retry_schedule_secs`), job released until then;
+//!   attempt's time (`egress.retry_schedule_ms`, or `retry_schedule_secs`), job released until then;
 //! - permanent failure, or the last allowed attempt failed → row `failed` with the remote
 //!   reply, job finished.
 //!
 //! Shutdown: when the token is cancelled, each taker finishes the delivery in hand (bounded by
 //! `egress.timeout_secs`) and stops; no job is abandoned mid-delivery.
 //!
-//! Delivery is at least once: if recording a success fails (the database is down), the job is
-//! released and the message may be delivered again, never lost.
+//! One taker per row: before an attempt the taker claims the row in SQL
+//! ([`Store::claim_outbox`]), so a job queued twice (the reconciler re-queueing a row whose
+//! job Redis lost while a taker still held it) cannot deliver twice. Delivery is still at
+//! least once where SMTP allows no better: if the process dies after the remote's 250 and
+//! before the row is marked sent, or recording the success fails (the database is down), the
+//! row is delivered again once its claim runs out, never lost.
 
 use crate::EgressError;
 use crate::mode::ModeTransport;
@@ -30,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 /// How long one `take` waits for a job. It bounds only how soon an idle taker notices
 /// shutdown (and how soon it retries after a Redis error), not any delivery.
 const TAKE_WAIT: Duration = Duration::from_secs(1);
+
+/// Added to a delivery's claim on its row for recording the outcome.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 
 /// The payload of an `outbound` job.
 #[derive(Debug, Deserialize)]
@@ -117,7 +124,13 @@ impl<T: Transport> Taker<T> {
     async fn run(self, stop: CancellationToken) {
         tracing::debug!(taker = self.n, "egress taker started");
         while !stop.is_cancelled() {
-            let job = match self.queue.take(TAKE_WAIT).await {
+            // An idle taker stops at once on shutdown, not after its take's wait: the process
+            // has only `shutdown.grace_ms` to stop in.
+            let taken = tokio::select! {
+                _ = stop.cancelled() => break,
+                taken = self.queue.take(TAKE_WAIT) => taken,
+            };
+            let job = match taken {
                 Ok(Some(job)) => job,
                 Ok(None) => continue,
                 Err(e) => {
@@ -131,10 +144,8 @@ impl<T: Transport> Taker<T> {
             };
             if let Err(e) = self.handle(&job).await {
                 tracing::error!(job = %job.id, error = %e, "outbound job not recorded; released for a later try");
-                let due = now_ms().saturating_add(millis(next_delay(
-                    0,
-                    &self.config.egress.retry_schedule_secs,
-                )));
+                let due = now_ms()
+                    .saturating_add(millis(next_delay(0, &self.config.egress.retry_schedule())));
                 if let Err(e) = self.queue.retry_at(&job.id, due, &e.to_string()).await {
                     // Still claimed: the queue hands stalled jobs out again.
                     tracing::error!(job = %job.id, error = %e, "cannot release outbound job");
@@ -171,6 +182,14 @@ impl<T: Transport> Taker<T> {
                 .await?;
             return Ok(());
         }
+        // Claim the row in SQL for this attempt: the queue alone cannot promise one taker per
+        // row once Redis has lost and the reconciler re-queued its job.
+        let now = now_ms();
+        let claim_until = now.saturating_add(self.claim_ms());
+        if !self.store.claim_outbox(&row.id, now, claim_until).await? {
+            self.queue.retry_at(&job.id, claim_until, "").await?;
+            return Ok(());
+        }
 
         let report = self
             .transport
@@ -187,7 +206,7 @@ impl<T: Transport> Taker<T> {
             &report.verdict(),
             attempts,
             egress.max_attempts,
-            &egress.retry_schedule_secs,
+            &egress.retry_schedule(),
         ) {
             Decision::MarkSent => {
                 self.store.mark_outbox_sent(&row.id, now_ms()).await?;
@@ -198,7 +217,7 @@ impl<T: Transport> Taker<T> {
                 let due = now_ms().saturating_add(millis(delay));
                 self.store.mark_outbox_retry(&row.id, &error, due).await?;
                 self.queue.retry_at(&job.id, due, &error).await?;
-                tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_s = delay.as_secs(), %error, "delivery deferred");
+                tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_ms = millis(delay), %error, "delivery deferred");
             }
             Decision::Fail { error } => {
                 self.store.mark_outbox_failed(&row.id, &error).await?;
@@ -207,6 +226,15 @@ impl<T: Transport> Taker<T> {
             }
         }
         Ok(())
+    }
+}
+
+impl<T> Taker<T> {
+    /// How long a delivery attempt holds its row: the delivery's timeout twice over (connect
+    /// and the final reply are each bounded by it), plus a margin for recording the outcome.
+    fn claim_ms(&self) -> i64 {
+        let timeout = Duration::from_secs(self.config.egress.timeout_secs);
+        millis(timeout * 2 + CLAIM_MARGIN)
     }
 }
 

@@ -91,7 +91,7 @@ async fn a_451_to_rcpt_is_transient_and_retried() {
         "{verdict:?}"
     );
     assert!(matches!(
-        decide(&verdict, 0, 8, &[30, 120]),
+        decide(&verdict, 0, 8, &[Duration::from_secs(30), Duration::from_secs(120)]),
         Decision::Retry { delay, .. } if delay == Duration::from_secs(30)
     ));
     assert!(sink.transactions().is_empty());
@@ -113,7 +113,8 @@ async fn a_550_to_data_is_permanent_and_keeps_the_remote_reply() {
     let f = only_failure(&report);
     assert!(matches!(f, Failure::Reply { code: 550, .. }), "{f:?}");
     assert_eq!(classify(f), Class::Permanent);
-    let Decision::Fail { error } = decide(&report.verdict(), 0, 8, &[30]) else {
+    let Decision::Fail { error } = decide(&report.verdict(), 0, 8, &[Duration::from_secs(30)])
+    else {
         panic!("a 5xx must not be retried");
     };
     assert!(

@@ -34,6 +34,6 @@ mod sink;
 mod store_sink;
 
 pub use limits::Limits;
-pub use server::serve;
+pub use server::{serve, serve_with_grace};
 pub use sink::{DeliverError, Envelope, MailSink, RcptVerdict};
 pub use store_sink::StoreSink;

@@ -26,7 +26,8 @@ pub const DEFAULT_MAX_BAD_COMMANDS: u32 = 20;
 pub const DEFAULT_MAX_SESSIONS: usize = 256;
 
 /// How long a shutdown waits for sessions in the middle of a transaction (a DATA transfer,
-/// a delivery to the store) before it drops them.
+/// a delivery to the store) before it drops them, for [`crate::serve`]; the daemon passes
+/// `shutdown.grace_ms` to [`crate::serve_with_grace`] instead.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The shortest idle timeout: 0 in the configuration would close every session at once.

@@ -30,7 +30,21 @@ pub async fn serve<S: MailSink>(
     sink: Arc<S>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let limits = Limits::from_config(&config);
+    let grace = Limits::from_config(&config).shutdown_grace;
+    serve_with_grace(listener, config, sink, shutdown, grace).await
+}
+
+/// [`serve`], waiting at most `grace` after shutdown for sessions in a transaction (the
+/// daemon passes `shutdown.grace_ms`).
+pub async fn serve_with_grace<S: MailSink>(
+    listener: TcpListener,
+    config: Arc<SmtpConfig>,
+    sink: Arc<S>,
+    shutdown: CancellationToken,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let mut limits = Limits::from_config(&config);
+    limits.shutdown_grace = grace;
     let slots = Arc::new(Semaphore::new(limits.max_sessions));
     let grace = limits.shutdown_grace;
     let context = Arc::new(SessionContext {

@@ -72,6 +72,25 @@ impl Store {
         self.outbox_must_exist(id, done).await
     }
 
+    /// Claim a `queued`, due row for one delivery attempt: its `next_attempt_at_ms` moves to
+    /// `until_ms`, so that no other taker delivers it meanwhile (one handed the same row by a
+    /// job the reconciler queued again after Redis lost the first, say). False if the row is
+    /// not `queued`, or not due (another taker holds it). A taker that dies holding a claim
+    /// leaves the row due again at `until_ms`.
+    pub async fn claim_outbox(&self, id: &str, now_ms: i64, until_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at_ms = $1 \
+             WHERE id = $2 AND status = 'queued' AND next_attempt_at_ms <= $3",
+        )
+        .bind(until_ms)
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Ids of every `queued` row, soonest due first: what the reconciler re-queues after Redis
     /// lost its jobs.
     pub async fn queued_outbox_ids(&self) -> Result<Vec<String>> {
