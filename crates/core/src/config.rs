@@ -647,10 +647,10 @@ impl Config {
                 "needs tls_cert and tls_key (no STARTTLS is offered without them)",
             ));
         }
-        if smtp.max_line_length < 512 {
+        if !(512..=65536).contains(&smtp.max_line_length) {
             return Err(ConfigError::new(
                 "smtp.max_line_length",
-                "must be at least 512 (RFC 5321 section 4.5.3.1.4)",
+                "must be from 512 (RFC 5321 section 4.5.3.1.4) to 65536",
             ));
         }
         for (key, value) in [
@@ -666,6 +666,37 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod smtp_ingress_tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(
+            None,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn tls_and_ingress_limits_are_checked_with_their_key() {
+        let e = load(&[("THWONK_SMTP_TLS_CERT", "/x/cert.pem")]).unwrap_err();
+        assert_eq!(e.key, "smtp.tls_cert");
+        let e = load(&[("THWONK_SMTP_REQUIRE_TLS", "true")]).unwrap_err();
+        assert_eq!(e.key, "smtp.require_tls");
+        let e = load(&[("THWONK_SMTP_MAX_LINE_LENGTH", "100")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_line_length");
+        let e = load(&[("THWONK_SMTP_MAX_CONNECTIONS_PER_IP", "0")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_connections_per_ip");
+        let ok = load(&[
+            ("THWONK_SMTP_TLS_CERT", "/x/cert.pem"),
+            ("THWONK_SMTP_TLS_KEY", "/x/key.pem"),
+            ("THWONK_SMTP_REQUIRE_TLS", "true"),
+        ])
+        .unwrap();
+        assert!(ok.smtp.require_tls);
     }
 }
 

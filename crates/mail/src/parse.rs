@@ -9,6 +9,14 @@ use chrono::{DateTime, SecondsFormat};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use thwonk_core::run::{AttachmentView, Mailbox, MessageView};
 
+/// Most text parts joined into `msg.text`; the rest are left out (they are still in
+/// `msg.raw`). A message of 10,000 tiny parts would otherwise make a 10,000-piece text.
+pub const MAX_TEXT_PARTS: usize = 100;
+
+/// Most attachments listed in `msg.attachments` (each is copied and base64-encoded into the
+/// view); the rest are left out (still in `msg.raw`).
+pub const MAX_ATTACHMENTS: usize = 1000;
+
 /// What the SMTP session knew about the message (everything but its bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct InboundEnvelope<'a> {
@@ -105,7 +113,7 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
         })
         .collect();
 
-    view.text = (0..message.text_body.len())
+    view.text = (0..message.text_body.len().min(MAX_TEXT_PARTS))
         .filter_map(|i| message.body_text(i))
         .collect::<Vec<_>>()
         .join("\n");
@@ -124,6 +132,7 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
     let html: Vec<&str> = message
         .html_body
         .iter()
+        .take(MAX_TEXT_PARTS)
         .filter_map(|&id| message.parts.get(id as usize))
         .filter_map(|p| match &p.body {
             PartType::Html(h) => Some(h.as_ref()),
@@ -134,6 +143,7 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
 
     view.attachments = message
         .attachments()
+        .take(MAX_ATTACHMENTS)
         .map(|part| {
             let content = part.contents();
             AttachmentView {
