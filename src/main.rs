@@ -5,6 +5,7 @@
 //! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks through the database.
 //! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
+//! - `tls-selfsigned` writes a development certificate and key for STARTTLS.
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
 //! [`jobs`] the job-queue command.
@@ -14,6 +15,7 @@ mod manage;
 mod notify;
 mod probe;
 mod serve;
+mod tls_selfsigned;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -95,6 +97,16 @@ enum Command {
         #[arg(long)]
         address: Option<String>,
     },
+    /// Write a self-signed certificate and key for STARTTLS (development only) into DIR,
+    /// and print the [smtp] settings that use them.
+    TlsSelfsigned {
+        /// Directory for cert.pem and key.pem (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A name the certificate is valid for; repeatable (default: smtp.hostname).
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -157,6 +169,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             files,
             address,
         } => manage::test(&config, &script, &message, files, address.as_deref()),
+        Command::TlsSelfsigned { out, hosts } => {
+            tls_selfsigned::run(&config, &out, hosts).map(|_| ok)
+        }
     };
     // Do not wait for blocking work a role abandoned at the end of its shutdown grace (a
     // sandbox worker's answer, say): the process exits and its workers die with it.

@@ -45,6 +45,21 @@ pub struct SmtpConfig {
     pub max_recipients: u32,
     /// Seconds a session may sit idle before it is closed.
     pub idle_timeout_secs: u64,
+    /// PEM file with the certificate chain for STARTTLS. Empty (with `tls_key`): no STARTTLS.
+    pub tls_cert: String,
+    /// PEM file with the private key for STARTTLS.
+    pub tls_key: String,
+    /// Refuse MAIL (530 5.7.0) until the client has said STARTTLS.
+    pub require_tls: bool,
+    /// Sessions at once from one client IP address; past it, 421 4.7.0 at connect.
+    pub max_connections_per_ip: u32,
+    /// Commands in a row that move no transaction forward (NOOP, RSET, VRFY, refused
+    /// MAIL/RCPT, errors...) before the session is closed with 421 4.7.0.
+    pub max_commands_without_progress: u32,
+    /// Longest command line, CRLF included (at least 512, RFC 5321); longer: 500 5.5.2.
+    pub max_line_length: u32,
+    /// Most `Received:` headers a message may carry (a mail loop); more: 554 5.4.6.
+    pub max_received_headers: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,6 +256,13 @@ impl Default for SmtpConfig {
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             idle_timeout_secs: 300,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            require_tls: false,
+            max_connections_per_ip: 20,
+            max_commands_without_progress: 100,
+            max_line_length: 512,
+            max_received_headers: 50,
         }
     }
 }
@@ -381,6 +403,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.validate_smtp_ingress()?;
         let db = &self.database.url;
         if !db.is_empty()
             && !["sqlite:", "postgres://", "postgresql://"]
@@ -663,6 +686,75 @@ fn env_value(name: &str, raw: &str, default: &toml::Value) -> Result<toml::Value
         }
         _ => toml::Value::String(raw.to_string()),
     })
+}
+
+impl Config {
+    /// The `[smtp]` settings of STARTTLS and the session limits.
+    fn validate_smtp_ingress(&self) -> Result<(), ConfigError> {
+        let smtp = &self.smtp;
+        if smtp.tls_cert.is_empty() != smtp.tls_key.is_empty() {
+            return Err(ConfigError::new(
+                "smtp.tls_cert",
+                "tls_cert and tls_key go together: set both, or neither",
+            ));
+        }
+        if smtp.require_tls && smtp.tls_cert.is_empty() {
+            return Err(ConfigError::new(
+                "smtp.require_tls",
+                "needs tls_cert and tls_key (no STARTTLS is offered without them)",
+            ));
+        }
+        if !(512..=65536).contains(&smtp.max_line_length) {
+            return Err(ConfigError::new(
+                "smtp.max_line_length",
+                "must be from 512 (RFC 5321 section 4.5.3.1.4) to 65536",
+            ));
+        }
+        for (key, value) in [
+            ("smtp.max_connections_per_ip", smtp.max_connections_per_ip),
+            (
+                "smtp.max_commands_without_progress",
+                smtp.max_commands_without_progress,
+            ),
+            ("smtp.max_received_headers", smtp.max_received_headers),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod smtp_ingress_tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(
+            None,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn tls_and_ingress_limits_are_checked_with_their_key() {
+        let e = load(&[("THWONK_SMTP_TLS_CERT", "/x/cert.pem")]).unwrap_err();
+        assert_eq!(e.key, "smtp.tls_cert");
+        let e = load(&[("THWONK_SMTP_REQUIRE_TLS", "true")]).unwrap_err();
+        assert_eq!(e.key, "smtp.require_tls");
+        let e = load(&[("THWONK_SMTP_MAX_LINE_LENGTH", "100")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_line_length");
+        let e = load(&[("THWONK_SMTP_MAX_CONNECTIONS_PER_IP", "0")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_connections_per_ip");
+        let ok = load(&[
+            ("THWONK_SMTP_TLS_CERT", "/x/cert.pem"),
+            ("THWONK_SMTP_TLS_KEY", "/x/key.pem"),
+            ("THWONK_SMTP_REQUIRE_TLS", "true"),
+        ])
+        .unwrap();
+        assert!(ok.smtp.require_tls);
+    }
 }
 
 #[cfg(test)]

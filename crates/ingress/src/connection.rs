@@ -150,6 +150,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
         Ok(())
     }
 
+    /// The stream, to be replaced by its TLS form after STARTTLS.
+    pub(crate) fn stream_mut(&mut self) -> &mut T {
+        &mut self.stream
+    }
+
+    /// Drop every byte read but not consumed; how many. After STARTTLS, what the client sent
+    /// behind the command in plain text must not be read as commands of the TLS session
+    /// (the STARTTLS command injection attack, CVE-2011-0411 and its kin).
+    pub(crate) fn discard_buffered(&mut self) -> usize {
+        let n = self.input.buffered().len();
+        self.input.consume(n);
+        n
+    }
+
     /// Write what is queued and close our side.
     pub(crate) async fn close(&mut self) -> Result<(), ConnectionError> {
         self.flush().await?;

@@ -26,14 +26,17 @@ mod connection;
 mod data;
 mod input;
 pub mod limits;
+mod loops;
 mod received;
 mod reply;
 mod server;
 mod session;
 mod sink;
 mod store_sink;
+mod tls;
 
 pub use limits::Limits;
 pub use server::{serve, serve_with_grace};
 pub use sink::{DeliverError, Envelope, MailSink, RcptVerdict};
 pub use store_sink::StoreSink;
+pub use tls::{SelfSigned, TlsError, load_acceptor, self_signed};

@@ -7,8 +7,8 @@
 use std::time::Duration;
 use thwonk_core::config::SmtpConfig;
 
-/// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4). We advertise no extension
-/// that raises it.
+/// Shortest command line limit allowed (RFC 5321 §4.5.3.1.4: 512 octets, CRLF included);
+/// `smtp.max_line_length` may raise it, never lower it.
 pub const MAX_COMMAND_LINE: usize = 512;
 
 /// Size of a session's read buffer: the most a session holds of not-yet-parsed input
@@ -56,6 +56,13 @@ pub struct Limits {
     pub max_sessions: usize,
     /// How long shutdown waits for sessions in a transaction.
     pub shutdown_grace: Duration,
+    /// Sessions at once from one client IP (`smtp.max_connections_per_ip`).
+    pub max_connections_per_ip: usize,
+    /// Commands in a row that move no transaction forward before the session is closed
+    /// (`smtp.max_commands_without_progress`).
+    pub max_commands_without_progress: u32,
+    /// Most `Received:` headers in a message (`smtp.max_received_headers`).
+    pub max_received_headers: usize,
 }
 
 impl Limits {
@@ -65,11 +72,17 @@ impl Limits {
             max_message_size: smtp.max_message_size,
             max_recipients: usize::try_from(smtp.max_recipients).unwrap_or(usize::MAX),
             idle_timeout: Duration::from_secs(smtp.idle_timeout_secs).max(MIN_IDLE_TIMEOUT),
-            max_command_line: MAX_COMMAND_LINE,
+            max_command_line: usize::try_from(smtp.max_line_length)
+                .unwrap_or(usize::MAX)
+                .max(MAX_COMMAND_LINE),
             read_buffer: DEFAULT_READ_BUFFER,
             max_bad_commands: DEFAULT_MAX_BAD_COMMANDS,
             max_sessions: DEFAULT_MAX_SESSIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_connections_per_ip: usize::try_from(smtp.max_connections_per_ip)
+                .unwrap_or(usize::MAX),
+            max_commands_without_progress: smtp.max_commands_without_progress,
+            max_received_headers: usize::try_from(smtp.max_received_headers).unwrap_or(usize::MAX),
         }
     }
 }

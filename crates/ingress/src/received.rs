@@ -15,6 +15,10 @@ pub(crate) struct Trace<'a> {
     pub(crate) hostname: &'a str,
     /// True when the client said EHLO (`with ESMTP`), false for HELO (`with SMTP`).
     pub(crate) esmtp: bool,
+    /// The session was in TLS (STARTTLS): `ESMTPS` (RFC 3848).
+    pub(crate) tls: bool,
+    /// MAIL said SMTPUTF8: `UTF8SMTP` (RFC 6531).
+    pub(crate) utf8: bool,
     /// The transaction's id, also logged.
     pub(crate) id: &'a str,
     pub(crate) rcpt_to: &'a [Address],
@@ -31,7 +35,13 @@ pub(crate) fn received_header(t: &Trace<'_>) -> String {
     let date = chrono::DateTime::from_timestamp_millis(t.received_at_ms)
         .unwrap_or_default()
         .to_rfc2822();
-    let protocol = if t.esmtp { "ESMTP" } else { "SMTP" };
+    let protocol = match (t.esmtp, t.utf8, t.tls) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, false, true) => "ESMTPS",
+        (true, true, false) => "UTF8SMTP",
+        (true, true, true) => "UTF8SMTPS",
+    };
     let head = format!(
         "Received: from {helo} ([{ip}])\r\n\tby {host} (Thwonk) with {protocol} id {id}",
         helo = header_token(t.helo),
@@ -68,6 +78,8 @@ mod tests {
             client_ip: ip,
             hostname: "mx.example.org",
             esmtp: true,
+            tls: false,
+            utf8: false,
             id: "abc",
             rcpt_to,
             received_at_ms: 1_700_000_000_000,

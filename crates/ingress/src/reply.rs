@@ -5,8 +5,8 @@
 //! carry client input unchecked: [`printable`] strips anything that could end a reply line.
 
 use smtp_proto::{
-    EXT_8BIT_MIME, EXT_ENHANCED_STATUS_CODES, EXT_HELP, EXT_PIPELINING, EXT_SIZE, EhloResponse,
-    Response,
+    EXT_8BIT_MIME, EXT_ENHANCED_STATUS_CODES, EXT_HELP, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8,
+    EXT_START_TLS, EhloResponse, Response,
 };
 use std::borrow::Cow;
 use std::io::Write;
@@ -22,7 +22,12 @@ pub(crate) enum Reply {
         text: Cow<'static, str>,
     },
     /// The EHLO reply with our extensions.
-    Ehlo { hostname: String, max_size: u64 },
+    Ehlo {
+        hostname: String,
+        max_size: u64,
+        /// Advertise STARTTLS (configured, and not in TLS yet).
+        starttls: bool,
+    },
 }
 
 const fn line(code: u16, status: [u8; 3], text: &'static str) -> Reply {
@@ -51,10 +56,11 @@ impl Reply {
         }
     }
 
-    pub(crate) fn ehlo(hostname: &str, max_size: u64) -> Reply {
+    pub(crate) fn ehlo(hostname: &str, max_size: u64, starttls: bool) -> Reply {
         Reply::Ehlo {
             hostname: hostname.to_string(),
             max_size,
+            starttls,
         }
     }
 
@@ -124,11 +130,8 @@ impl Reply {
 
     pub(crate) const BAD_SENDER: Reply = line(501, [5, 1, 7], "Bad sender address syntax");
     pub(crate) const BAD_RECIPIENT: Reply = line(501, [5, 1, 3], "Bad recipient address syntax");
-    pub(crate) const NON_ASCII_ADDRESS: Reply = line(
-        553,
-        [5, 6, 7],
-        "Non-ASCII addresses need SMTPUTF8, which this server does not offer",
-    );
+    pub(crate) const NON_ASCII_ADDRESS: Reply =
+        line(553, [5, 6, 7], "Non-ASCII address without SMTPUTF8 on MAIL");
     pub(crate) const UNKNOWN_RECIPIENT: Reply = line(550, [5, 1, 1], "No such rules address here");
     pub(crate) const RELAYING_DENIED: Reply =
         line(550, [5, 7, 1], "Relaying denied: domain not ours");
@@ -154,6 +157,32 @@ impl Reply {
     pub(crate) const SHUTTING_DOWN: Reply = line(421, [4, 3, 2], "Shutting down");
     pub(crate) const TOO_MANY_ERRORS: Reply = line(421, [4, 7, 0], "Too many errors, closing");
     pub(crate) const TOO_BUSY: Reply = line(421, [4, 3, 2], "Too many connections, try later");
+    pub(crate) const TOO_MANY_FROM_IP: Reply = line(
+        421,
+        [4, 7, 0],
+        "Too many connections from your address, try later",
+    );
+    pub(crate) const NO_PROGRESS: Reply = line(
+        421,
+        [4, 7, 0],
+        "Too many commands without progress, closing",
+    );
+
+    pub(crate) const READY_FOR_TLS: Reply = line(220, [2, 0, 0], "Ready to start TLS");
+    pub(crate) const TLS_ACTIVE: Reply = line(503, [5, 5, 1], "TLS already active");
+    pub(crate) const TLS_IN_TRANSACTION: Reply =
+        line(503, [5, 5, 1], "STARTTLS not allowed in a mail transaction");
+    pub(crate) const TLS_REQUIRED: Reply =
+        line(530, [5, 7, 0], "Must issue a STARTTLS command first");
+
+    /// The message passed through this thwonk already, or through too many hosts.
+    pub(crate) fn mail_loop(detail: &str) -> Reply {
+        owned(
+            554,
+            [5, 4, 6],
+            format!("Mail loop detected: {}", printable(detail)),
+        )
+    }
 
     /// A protocol error (syntax, sequence, unknown command): counted against the session.
     pub(crate) fn is_protocol_error(&self) -> bool {
@@ -184,13 +213,21 @@ impl Reply {
             } => {
                 let _ = write!(out, "{code} {text}\r\n");
             }
-            Reply::Ehlo { hostname, max_size } => {
+            Reply::Ehlo {
+                hostname,
+                max_size,
+                starttls,
+            } => {
                 let mut ehlo = EhloResponse::new(hostname.as_str());
                 ehlo.capabilities = EXT_PIPELINING
                     | EXT_SIZE
                     | EXT_8BIT_MIME
+                    | EXT_SMTP_UTF8
                     | EXT_ENHANCED_STATUS_CODES
                     | EXT_HELP;
+                if *starttls {
+                    ehlo.capabilities |= EXT_START_TLS;
+                }
                 ehlo.size = usize::try_from(*max_size).unwrap_or(usize::MAX);
                 let _ = ehlo.write(out);
             }
@@ -238,22 +275,26 @@ mod tests {
 
     #[test]
     fn ehlo_advertises_exactly_our_extensions() {
-        let t = text(&Reply::ehlo("mx", 2048));
-        let lines: Vec<&str> = t.split("\r\n").filter(|l| !l.is_empty()).collect();
-        assert!(lines[0].starts_with("250-mx"));
-        let mut exts: Vec<&str> = lines[1..].iter().map(|l| &l[4..]).collect();
-        exts.sort();
-        assert_eq!(
-            exts,
-            [
+        for starttls in [false, true] {
+            let t = text(&Reply::ehlo("mx", 2048, starttls));
+            let lines: Vec<&str> = t.split("\r\n").filter(|l| !l.is_empty()).collect();
+            assert!(lines[0].starts_with("250-mx"));
+            let mut exts: Vec<&str> = lines[1..].iter().map(|l| &l[4..]).collect();
+            exts.sort();
+            let mut expected = vec![
                 "8BITMIME",
                 "ENHANCEDSTATUSCODES",
                 "HELP",
                 "PIPELINING",
-                "SIZE 2048"
-            ]
-        );
-        assert!(lines.last().unwrap().starts_with("250 "));
+                "SIZE 2048",
+                "SMTPUTF8",
+            ];
+            if starttls {
+                expected.push("STARTTLS");
+            }
+            assert_eq!(exts, expected);
+            assert!(lines.last().unwrap().starts_with("250 "));
+        }
     }
 
     #[test]

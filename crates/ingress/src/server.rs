@@ -11,9 +11,10 @@ use crate::limits::{ACCEPT_ERROR_BACKOFF, Limits};
 use crate::reply::Reply;
 use crate::session::{self, SessionContext};
 use crate::sink::MailSink;
+use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use thwonk_core::config::SmtpConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -46,12 +47,25 @@ pub async fn serve_with_grace<S: MailSink>(
     let mut limits = Limits::from_config(&config);
     limits.shutdown_grace = grace;
     let slots = Arc::new(Semaphore::new(limits.max_sessions));
+    let per_ip = PerIp::new(limits.max_connections_per_ip);
     let grace = limits.shutdown_grace;
+    let tls = if config.tls_cert.is_empty() {
+        None
+    } else {
+        let acceptor = crate::tls::load_acceptor(
+            std::path::Path::new(&config.tls_cert),
+            std::path::Path::new(&config.tls_key),
+        )
+        .map_err(std::io::Error::other)?;
+        Some(acceptor)
+    };
     let context = Arc::new(SessionContext {
         sink,
         hostname: config.hostname.clone(),
         limits,
         shutdown: shutdown.clone(),
+        tls,
+        require_tls: config.require_tls,
     });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "SMTP ingress listening");
@@ -63,17 +77,23 @@ pub async fn serve_with_grace<S: MailSink>(
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(ip_slot) = per_ip.acquire(peer.ip().to_canonical()) else {
+                        tracing::warn!(%peer, "too many sessions from one address, turning it away");
+                        turn_away(stream, &Reply::TOO_MANY_FROM_IP);
+                        continue;
+                    };
                     match slots.clone().try_acquire_owned() {
                         Ok(slot) => {
                             let context = context.clone();
                             sessions.spawn(async move {
                                 start_session(stream, peer, context).await;
                                 drop(slot);
+                                drop(ip_slot);
                             });
                         }
                         Err(_) => {
                             tracing::warn!(%peer, "too many sessions, turning a client away");
-                            turn_away(stream);
+                            turn_away(stream, &Reply::TOO_BUSY);
                         }
                     }
                 }
@@ -114,12 +134,60 @@ async fn start_session<S: MailSink>(
     session::run(stream, client_ip, context).await;
 }
 
-/// Tell a client over the session cap to come back later, without a task: the reply is
-/// written straight to the socket, whose send buffer is empty and takes it whole. (Through
-/// tokio, a socket this fresh may not be known writable yet.)
-fn turn_away(stream: TcpStream) {
+/// Sessions at once per client address.
+struct PerIp {
+    max: usize,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One session's place in [`PerIp`]; given back when dropped.
+struct IpSlot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerIp {
+    fn new(max: usize) -> PerIp {
+        PerIp {
+            max,
+            counts: Arc::default(),
+        }
+    }
+
+    /// A place for a session from `ip`, unless it has `max` sessions already.
+    fn acquire(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                // Keep the map as small as the set of clients connected now.
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Tell a client it cannot be served now, without a task: the reply is written straight to
+/// the socket, whose send buffer is empty and takes it whole. (Through tokio, a socket this
+/// fresh may not be known writable yet.)
+fn turn_away(stream: TcpStream, reply: &Reply) {
     let mut out = Vec::new();
-    Reply::TOO_BUSY.write_to(&mut out);
+    reply.write_to(&mut out);
     if let Ok(stream) = stream.into_std() {
         let _ = (&stream).write(&out);
     }
@@ -145,9 +213,22 @@ mod tests {
             .await
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        turn_away(stream);
+        turn_away(stream, &Reply::TOO_BUSY);
         let mut reply = String::new();
         client.read_to_string(&mut reply).await.unwrap();
         assert!(reply.starts_with("421 4.3.2 "), "{reply:?}");
+    }
+
+    #[test]
+    fn per_ip_places_are_counted_and_given_back() {
+        let per_ip = PerIp::new(2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = per_ip.acquire(a).unwrap();
+        let _second = per_ip.acquire(a).unwrap();
+        assert!(per_ip.acquire(a).is_none());
+        let _other = per_ip.acquire(b).unwrap();
+        drop(first);
+        assert!(per_ip.acquire(a).is_some());
     }
 }

@@ -8,9 +8,11 @@
 use crate::connection::{CommandLine, Connection, ConnectionError};
 use crate::data::{DataReader, LineEnds};
 use crate::limits::Limits;
+use crate::loops;
 use crate::received::{Trace, received_header};
 use crate::reply::Reply;
 use crate::sink::{Envelope, MailSink, RcptVerdict};
+use crate::tls::SmtpStream;
 use smtp_proto::{
     Error as ParseError, MAIL_BODY_BINARYMIME, MAIL_REQUIRETLS, MAIL_SMTPUTF8, MailFrom, RcptTo,
     Request,
@@ -19,7 +21,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use thwonk_core::Address;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// What every session of one server shares.
@@ -29,21 +32,27 @@ pub(crate) struct SessionContext<S> {
     pub(crate) hostname: String,
     pub(crate) limits: Limits,
     pub(crate) shutdown: CancellationToken,
+    /// STARTTLS, when a certificate is configured.
+    pub(crate) tls: Option<TlsAcceptor>,
+    /// Refuse MAIL before STARTTLS.
+    pub(crate) require_tls: bool,
 }
 
 /// Serve one client until QUIT, a timeout, an error or the shutdown.
-pub(crate) async fn run<S: MailSink, T: AsyncRead + AsyncWrite + Unpin>(
-    stream: T,
+pub(crate) async fn run<S: MailSink>(
+    stream: TcpStream,
     client_ip: IpAddr,
     context: Arc<SessionContext<S>>,
 ) {
     let mut session = Session {
-        conn: Connection::new(stream, &context.limits),
+        conn: Connection::new(SmtpStream::Plain(stream), &context.limits),
         context,
         client_ip,
         hello: None,
         transaction: None,
         protocol_errors: 0,
+        without_progress: 0,
+        progressed: false,
     };
     let ended = session.serve().await;
     let goodbye = match &ended {
@@ -76,15 +85,21 @@ struct Hello {
 struct Transaction {
     mail_from: String,
     rcpt_to: Vec<Address>,
+    /// MAIL said SMTPUTF8: UTF-8 addresses (and headers) are allowed.
+    utf8: bool,
 }
 
-struct Session<S, T> {
-    conn: Connection<T>,
+struct Session<S> {
+    conn: Connection<SmtpStream>,
     context: Arc<SessionContext<S>>,
     client_ip: IpAddr,
     hello: Option<Hello>,
     transaction: Option<Transaction>,
     protocol_errors: u32,
+    /// Commands in a row that moved no mail forward.
+    without_progress: u32,
+    /// The last command moved mail forward (accepted MAIL or RCPT, a DATA transfer).
+    progressed: bool,
 }
 
 /// Whether the session goes on after a command.
@@ -93,7 +108,7 @@ enum Next {
     Quit,
 }
 
-impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
+impl<S: MailSink> Session<S> {
     async fn serve(&mut self) -> Result<(), ConnectionError> {
         self.conn.send(&Reply::greeting(&self.context.hostname));
         loop {
@@ -116,7 +131,68 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 self.conn.send(&Reply::TOO_MANY_ERRORS);
                 return self.conn.close().await;
             }
+            if std::mem::take(&mut self.progressed) {
+                self.without_progress = 0;
+            } else {
+                self.without_progress += 1;
+                if self.without_progress >= self.context.limits.max_commands_without_progress {
+                    tracing::info!(client_ip = %self.client_ip, "too many commands without progress");
+                    self.conn.send(&Reply::NO_PROGRESS);
+                    return self.conn.close().await;
+                }
+            }
         }
+    }
+
+    fn in_tls(&mut self) -> bool {
+        self.conn.stream_mut().is_tls()
+    }
+
+    /// STARTTLS (RFC 3207): 220, the handshake, then a fresh start: the client must say
+    /// EHLO again, and nothing it sent behind STARTTLS in plain text is kept.
+    async fn starttls(&mut self) -> Result<Next, ConnectionError> {
+        let Some(acceptor) = self.context.tls.clone() else {
+            self.reply(Reply::not_implemented("STARTTLS"));
+            return Ok(Next::Continue);
+        };
+        if self.in_tls() {
+            self.reply(Reply::TLS_ACTIVE);
+            return Ok(Next::Continue);
+        }
+        if self.transaction.is_some() {
+            self.reply(Reply::TLS_IN_TRANSACTION);
+            return Ok(Next::Continue);
+        }
+        self.conn.send(&Reply::READY_FOR_TLS);
+        self.conn.flush().await?;
+        let dropped = self.conn.discard_buffered();
+        if dropped > 0 {
+            tracing::info!(
+                client_ip = %self.client_ip, dropped,
+                "discarded plain-text input pipelined behind STARTTLS"
+            );
+        }
+        let SmtpStream::Plain(tcp) =
+            std::mem::replace(self.conn.stream_mut(), SmtpStream::Upgrading)
+        else {
+            return Err(std::io::Error::other("STARTTLS on a stream that is not plain TCP").into());
+        };
+        let timeout = self.context.limits.idle_timeout;
+        let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return Err(ConnectionError::Io(e)),
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TLS handshake took longer than the idle timeout",
+                )
+                .into());
+            }
+        };
+        *self.conn.stream_mut() = SmtpStream::Tls(Box::new(tls));
+        self.hello = None;
+        self.transaction = None;
+        Ok(Next::Continue)
     }
 
     /// Queue a reply, counting protocol errors.
@@ -163,10 +239,10 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 self.conn.discard(chunk_size as u64).await?;
                 Reply::not_implemented("BDAT")
             }
-            // STARTTLS and AUTH are not offered (yet); the rest are extensions we do not
+            Request::StartTls => return self.starttls().await,
+            // AUTH is not offered (no submission); the rest are extensions we do not
             // implement.
-            other @ (Request::StartTls
-            | Request::Auth { .. }
+            other @ (Request::Auth { .. }
             | Request::Lhlo { .. }
             | Request::Expn { .. }
             | Request::Etrn { .. }
@@ -184,9 +260,10 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         });
         // A new greeting starts over (RFC 5321 §4.1.4).
         self.transaction = None;
+        let starttls = self.context.tls.is_some() && !self.in_tls();
         let hostname = &self.context.hostname;
         if esmtp {
-            Reply::ehlo(hostname, self.context.limits.max_message_size)
+            Reply::ehlo(hostname, self.context.limits.max_message_size, starttls)
         } else {
             Reply::helo(hostname)
         }
@@ -199,10 +276,13 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         if self.transaction.is_some() {
             return Reply::NESTED_MAIL;
         }
-        // Parameters whose promise we cannot keep. BODY=8BITMIME and BODY=7BIT need nothing
-        // from us; parameters of extensions we do not advertise (DSN and others) are ignored.
+        if self.context.require_tls && !self.in_tls() {
+            return Reply::TLS_REQUIRED;
+        }
+        // Parameters whose promise we cannot keep. BODY=8BITMIME, BODY=7BIT and SMTPUTF8
+        // need nothing from us; parameters of extensions we do not advertise (DSN and
+        // others) are ignored.
         for (flag, name) in [
-            (MAIL_SMTPUTF8, "SMTPUTF8"),
             (MAIL_BODY_BINARYMIME, "BODY=BINARYMIME"),
             (MAIL_REQUIRETLS, "REQUIRETLS"),
         ] {
@@ -214,13 +294,16 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         if from.size as u64 > max {
             return Reply::message_too_big(max);
         }
-        if !from.address.is_ascii() {
+        let utf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !utf8 && !from.address.is_ascii() {
             return Reply::NON_ASCII_ADDRESS;
         }
         self.transaction = Some(Transaction {
             mail_from: reverse_path(&from.address),
             rcpt_to: Vec::new(),
+            utf8,
         });
+        self.progressed = true;
         Reply::SENDER_OK
     }
 
@@ -231,7 +314,7 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         if transaction.rcpt_to.len() >= self.context.limits.max_recipients {
             return Reply::TOO_MANY_RECIPIENTS;
         }
-        if !to.address.is_ascii() {
+        if !transaction.utf8 && !to.address.is_ascii() {
             return Reply::NON_ASCII_ADDRESS;
         }
         // smtp-proto gives `<postmaster>` (no domain) as "". We have no postmaster mailbox
@@ -252,6 +335,7 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 if let Some(transaction) = &mut self.transaction {
                     transaction.rcpt_to.push(rcpt);
                 }
+                self.progressed = true;
                 Reply::RECIPIENT_OK
             }
             RcptVerdict::Unknown => Reply::UNKNOWN_RECIPIENT,
@@ -261,7 +345,7 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
     }
 
     async fn data(&mut self, line_ends: LineEnds) -> Result<Reply, ConnectionError> {
-        let (Some(hello), Some(transaction)) = (&self.hello, &self.transaction) else {
+        let (Some(_), Some(transaction)) = (&self.hello, &self.transaction) else {
             return Ok(Reply::MAIL_FIRST);
         };
         if transaction.rcpt_to.is_empty() {
@@ -271,8 +355,9 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
         self.conn.send(&Reply::START_DATA);
         let mut reader = DataReader::new(line_ends, max);
         self.conn.read_data(&mut reader).await?;
+        self.progressed = true;
         // The transaction ends here whatever happens next (RFC 5321 §4.1.1.4).
-        let Some(transaction) = self.transaction.take() else {
+        let Some(mut transaction) = self.transaction.take() else {
             return Ok(Reply::MAIL_FIRST);
         };
         let body = match reader.finish() {
@@ -282,6 +367,13 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 return Ok(Reply::message_too_big(max));
             }
         };
+        if let Err(refusal) = self.check_loops(&body, &mut transaction) {
+            return Ok(refusal);
+        }
+        let tls = self.in_tls();
+        let Some(hello) = &self.hello else {
+            return Ok(Reply::MAIL_FIRST);
+        };
 
         let id = thwonk_core::ids::new_id();
         let received_at_ms = thwonk_core::time::now_ms();
@@ -290,6 +382,8 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
             client_ip: self.client_ip,
             hostname: &self.context.hostname,
             esmtp: hello.esmtp,
+            tls,
+            utf8: transaction.utf8,
             id: &id,
             rcpt_to: &transaction.rcpt_to,
             received_at_ms,
@@ -323,6 +417,49 @@ impl<S: MailSink, T: AsyncRead + AsyncWrite + Unpin> Session<S, T> {
                 Reply::temporary_failure("Cannot store the message now")
             }
         })
+    }
+}
+
+impl<S: MailSink> Session<S> {
+    /// Loop protection (see `loops`): refuse the message, or drop the recipients it
+    /// already passed through.
+    fn check_loops(&self, body: &[u8], transaction: &mut Transaction) -> Result<(), Reply> {
+        let max = self.context.limits.max_received_headers;
+        let path = loops::scan(body, &transaction.rcpt_to);
+        if path.received > max {
+            tracing::info!(
+                client_ip = %self.client_ip, received = path.received,
+                "message refused: too many Received: fields"
+            );
+            return Err(Reply::mail_loop(&format!(
+                "{} Received: fields, at most {max} accepted",
+                path.received
+            )));
+        }
+        if !path.looping.contains(&true) {
+            return Ok(());
+        }
+        let rcpts = std::mem::take(&mut transaction.rcpt_to);
+        let mut looping = Vec::new();
+        for (rcpt, loops) in rcpts.into_iter().zip(path.looping) {
+            if loops {
+                looping.push(rcpt);
+            } else {
+                transaction.rcpt_to.push(rcpt);
+            }
+        }
+        tracing::warn!(
+            client_ip = %self.client_ip, mail_from = %transaction.mail_from, ?looping,
+            "recipients dropped: the message already passed through them (X-Thwonk-Loop)"
+        );
+        if transaction.rcpt_to.is_empty() {
+            let names: Vec<&str> = looping.iter().map(Address::as_str).collect();
+            return Err(Reply::mail_loop(&format!(
+                "already passed through {}",
+                names.join(", ")
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -371,7 +508,9 @@ fn reverse_path(address: &str) -> String {
 
 /// RFC 5322 dot-atom: atext runs separated by single dots.
 fn is_dot_atom(s: &str) -> bool {
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    // RFC 6532 adds every non-ASCII UTF-8 character to atext (SMTPUTF8 addresses).
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || !c.is_ascii() || "!#$%&'*+-/=?^_`{|}~".contains(c);
     !s.is_empty()
         && s.split('.')
             .all(|atom| !atom.is_empty() && atom.chars().all(atext))

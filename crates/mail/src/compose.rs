@@ -81,8 +81,10 @@ pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed,
         }
     };
 
+    let mail_from = thwonk.to_string().to_lowercase();
+    let raw = crate::loop_mark::mark(raw, &mail_from);
     Ok(Composed {
-        mail_from: thwonk.to_string().to_lowercase(),
+        mail_from,
         rcpt_to,
         raw,
         message_id,

@@ -34,6 +34,8 @@ const RESERVED: &[&str] = &[
     "resent-to",
     "resent-cc",
     "resent-bcc",
+    // The loop marker (crate::loop_mark) is Thwonk's to write.
+    "x-thwonk-loop",
 ];
 
 /// Longest field name lettre will write (so that the name and ": " fit a 78-column line).

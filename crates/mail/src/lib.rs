@@ -6,6 +6,7 @@
 //!   one RFC 5322 message with its envelope ([`Composed`]), for new messages and replies.
 //! - [`forward`]: the forward kind of compose: the original bytes, MIME intact, re-sent.
 //! - [`headers`]: which extra header fields a script may add, and how they are written.
+//! - [`loop_mark`]: the `X-Thwonk-Loop` field every outgoing message carries.
 //! - [`crlf`]: line-end normalisation (SMTP wants CRLF and nothing else).
 //! - [`error`]: why a send cannot be composed.
 //!
@@ -19,6 +20,7 @@ pub mod crlf;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod loop_mark;
 pub mod parse;
 
 pub use compose::{ComposeContext, Composed, compose};

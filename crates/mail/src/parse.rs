@@ -9,6 +9,14 @@ use chrono::{DateTime, SecondsFormat};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use thwonk_core::run::{AttachmentView, Mailbox, MessageView};
 
+/// Most text parts joined into `msg.text`; the rest are left out (they are still in
+/// `msg.raw`). A message of 10,000 tiny parts would otherwise make a 10,000-piece text.
+pub const MAX_TEXT_PARTS: usize = 100;
+
+/// Most attachments listed in `msg.attachments` (each is copied and base64-encoded into the
+/// view); the rest are left out (still in `msg.raw`).
+pub const MAX_ATTACHMENTS: usize = 1000;
+
 /// What the SMTP session knew about the message (everything but its bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct InboundEnvelope<'a> {
@@ -54,6 +62,19 @@ pub fn parse_message(raw: &[u8], envelope: &InboundEnvelope<'_>) -> MessageView 
 
 /// Fill the header-derived and body-derived fields; `None` when the input is not a message.
 fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
+    let repaired: Vec<u8>;
+    let raw = match missing_separator(raw) {
+        Some(pos) => {
+            let line_end: &[u8] = if raw[..pos].ends_with(b"\r\n") {
+                b"\r\n"
+            } else {
+                b"\n"
+            };
+            repaired = [&raw[..pos], line_end, &raw[pos..]].concat();
+            &repaired[..]
+        }
+        None => raw,
+    };
     let message = MessageParser::default().parse(raw)?;
     let root = message.raw_message.as_ref();
     let has_headers = message.headers().iter().any(|h| {
@@ -105,7 +126,7 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
         })
         .collect();
 
-    view.text = (0..message.text_body.len())
+    view.text = (0..message.text_body.len().min(MAX_TEXT_PARTS))
         .filter_map(|i| message.body_text(i))
         .collect::<Vec<_>>()
         .join("\n");
@@ -124,6 +145,7 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
     let html: Vec<&str> = message
         .html_body
         .iter()
+        .take(MAX_TEXT_PARTS)
         .filter_map(|&id| message.parts.get(id as usize))
         .filter_map(|p| match &p.body {
             PartType::Html(h) => Some(h.as_ref()),
@@ -134,6 +156,7 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
 
     view.attachments = message
         .attachments()
+        .take(MAX_ATTACHMENTS)
         .map(|part| {
             let content = part.contents();
             AttachmentView {
@@ -152,6 +175,43 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
         })
         .collect();
     Some(())
+}
+
+/// Where the body starts when the header block ends without its empty line: the first line
+/// that is neither a field nor a continuation, after at least one field. Text sent with no
+/// header block at all arrives like this once the ingress has put `Received:` in front, and
+/// mail-parser would read the text as one long header name and show no text at all.
+fn missing_separator(raw: &[u8]) -> Option<usize> {
+    let mut pos = 0;
+    let mut seen_field = false;
+    while pos < raw.len() {
+        let end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |p| pos + p + 1);
+        let line = &raw[pos..end];
+        let content = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(line);
+        if content.is_empty() {
+            return None;
+        }
+        let continuation = seen_field && matches!(content[0], b' ' | b'\t');
+        let field = content
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| {
+                std::str::from_utf8(&content[..colon])
+                    .is_ok_and(|name| crate::headers::is_field_name(name.trim_end()))
+            });
+        if !continuation && !field {
+            return seen_field.then_some(pos);
+        }
+        seen_field = true;
+        pos = end;
+    }
+    None
 }
 
 /// Decode a raw header value: unfold, decode RFC 2047 encoded words, trim. Used for every

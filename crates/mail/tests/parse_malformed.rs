@@ -92,3 +92,16 @@ fn a_broken_boundary_still_yields_the_readable_text() {
     let m = parse_message(raw, &env());
     assert!(m.text.contains("still here"), "{:?}", m.text);
 }
+
+#[test]
+fn text_right_after_the_headers_without_an_empty_line_is_the_body() {
+    // What text with no header block looks like once the ingress put Received: in front.
+    let raw = b"Received: from x\r\n\tby y; Tue, 14 Nov 2023 22:13:20 +0000\r\njust text, no headers\r\nmore\r\n";
+    let m = parse_message(raw, &env());
+    assert_eq!(m.text, "just text, no headers\r\nmore\r\n");
+    assert_eq!(m.headers.len(), 1);
+    assert_eq!(m.raw.as_bytes(), raw, "raw is the message as received");
+    let m = parse_message(b"Subject: lf\nbody line\n", &env());
+    assert_eq!(m.subject, "lf");
+    assert_eq!(m.text, "body line\n");
+}

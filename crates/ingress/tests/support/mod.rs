@@ -99,11 +99,15 @@ pub struct TestServer {
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
-/// A server on 127.0.0.1 port 0 that knows `list@` and `other@` [`DOMAIN`].
+/// A server on 127.0.0.1 port 0 that knows `list@`, `other@` and `jörg@` [`DOMAIN`].
 pub async fn start(config: SmtpConfig) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let sink = Arc::new(MemorySink::new(&["list@example.org", "other@example.org"]));
+    let sink = Arc::new(MemorySink::new(&[
+        "list@example.org",
+        "other@example.org",
+        "jörg@example.org",
+    ]));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(thwonk_ingress::serve(
         listener,

@@ -1,0 +1,204 @@
+//! STARTTLS end to end: a real rustls client (trusting the generated self-signed
+//! certificate) against the ingress over TCP.
+
+mod support;
+
+use std::sync::Arc;
+use support::{Client, TestServer, config, start};
+use thwonk_core::config::SmtpConfig;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+/// A server with a fresh self-signed certificate for `localhost`; the certificate PEM.
+async fn tls_server(require_tls: bool) -> (TestServer, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = thwonk_ingress::self_signed(&["localhost".to_string()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, &pair.cert_pem).unwrap();
+    std::fs::write(&key, &pair.key_pem).unwrap();
+    let cfg = SmtpConfig {
+        tls_cert: cert.display().to_string(),
+        tls_key: key.display().to_string(),
+        require_tls,
+        ..config()
+    };
+    (start(cfg).await, pair.cert_pem, dir)
+}
+
+fn connector(cert_pem: &str) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// A line client over TLS.
+struct TlsClient {
+    stream: BufReader<TlsStream<TcpStream>>,
+}
+
+impl TlsClient {
+    async fn send(&mut self, text: &str) {
+        self.stream
+            .get_mut()
+            .write_all(text.as_bytes())
+            .await
+            .unwrap();
+        self.stream.get_mut().flush().await.unwrap();
+    }
+
+    async fn reply(&mut self) -> String {
+        let mut reply = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                self.stream.read_line(&mut line),
+            )
+            .await
+            .expect("no reply in time")
+            .unwrap();
+            assert!(n > 0, "closed; so far {reply:?}");
+            reply.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return reply;
+            }
+        }
+    }
+
+    async fn cmd(&mut self, line: &str, prefix: &str) -> String {
+        self.send(&format!("{line}\r\n")).await;
+        let r = self.reply().await;
+        assert!(
+            r.starts_with(prefix),
+            "{line}: expected {prefix:?}, got {r:?}"
+        );
+        r
+    }
+}
+
+/// Say STARTTLS on a plain connection (after `before`, sent in the same write), read 220,
+/// and shake hands.
+async fn upgrade(server: &TestServer, cert_pem: &str, behind: &str) -> TlsClient {
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let mut greeting = BufReader::new(&mut tcp);
+    let mut lines = String::new();
+    // Greeting, then the EHLO reply (multi-line) as one read loop.
+    greeting.read_line(&mut lines).await.unwrap();
+    assert!(lines.starts_with("220 "), "{lines}");
+    drop(greeting);
+    tcp.write_all(b"EHLO client.test\r\n").await.unwrap();
+    let mut reader = BufReader::new(&mut tcp);
+    let mut ehlo = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        ehlo.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    }
+    assert!(ehlo.contains("250-STARTTLS\r\n") || ehlo.contains("250 STARTTLS\r\n"));
+    drop(reader);
+    tcp.write_all(format!("STARTTLS\r\n{behind}").as_bytes())
+        .await
+        .unwrap();
+    // Read exactly the 220 line, byte by byte, so nothing of the handshake is consumed.
+    let mut ready = Vec::new();
+    while !ready.ends_with(b"\r\n") {
+        let mut b = [0u8; 1];
+        tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut b)
+            .await
+            .unwrap();
+        ready.push(b[0]);
+    }
+    assert!(ready.starts_with(b"220 2.0.0 "), "{ready:?}");
+    let tls = connector(cert_pem)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    TlsClient {
+        stream: BufReader::new(tls),
+    }
+}
+
+#[tokio::test]
+async fn mail_goes_through_after_starttls_and_says_esmtps() {
+    let (server, cert, _dir) = tls_server(false).await;
+    let mut c = upgrade(&server, &cert, "").await;
+    // The session starts over: EHLO first, and no STARTTLS offered again.
+    c.cmd("MAIL FROM:<a@example.net>", "503 5.5.1").await;
+    let ehlo = c.cmd("EHLO client.test", "250-mx.test").await;
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    c.cmd("STARTTLS", "503 5.5.1").await;
+    c.cmd("MAIL FROM:<a@example.net>", "250 2.1.0").await;
+    c.cmd("RCPT TO:<list@example.org>", "250 2.1.5").await;
+    c.cmd("DATA", "354").await;
+    c.send("Subject: secret\r\n\r\nover TLS\r\n.\r\n").await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT", "221").await;
+    let (_, raw) = server.sink.single();
+    assert!(raw.contains(" with ESMTPS id "), "{raw}");
+}
+
+#[tokio::test]
+async fn commands_pipelined_behind_starttls_are_discarded() {
+    // The STARTTLS command injection: plain-text commands sent behind STARTTLS must not be
+    // run as if they came over TLS.
+    let (server, cert, _dir) = tls_server(false).await;
+    let mut c = upgrade(
+        &server,
+        &cert,
+        "EHLO evil\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<list@example.org>\r\n",
+    )
+    .await;
+    // Had the injected lines been kept, EHLO would be answered already and MAIL given.
+    c.cmd("RCPT TO:<list@example.org>", "503 5.5.1").await;
+    c.cmd("EHLO client.test", "250-mx.test").await;
+    c.cmd("RCPT TO:<list@example.org>", "503 5.5.1").await;
+    c.cmd("MAIL FROM:<a@example.net>", "250 2.1.0").await;
+}
+
+#[tokio::test]
+async fn require_tls_refuses_mail_before_starttls_with_530_5_7_0() {
+    let (server, cert, _dir) = tls_server(true).await;
+    let mut plain = server.hello().await;
+    plain.cmd("MAIL FROM:<a@example.net>", "530 5.7.0").await;
+    let mut c = upgrade(&server, &cert, "").await;
+    c.cmd("EHLO client.test", "250").await;
+    c.cmd("MAIL FROM:<a@example.net>", "250 2.1.0").await;
+}
+
+#[tokio::test]
+async fn starttls_is_refused_inside_a_transaction() {
+    let (server, _cert, _dir) = tls_server(false).await;
+    let mut c: Client = server.hello().await;
+    c.cmd("MAIL FROM:<a@example.net>", "250").await;
+    c.cmd("STARTTLS", "503 5.5.1").await;
+}
+
+#[tokio::test]
+async fn a_bad_certificate_path_stops_the_server_with_a_clear_error() {
+    let cfg = SmtpConfig {
+        tls_cert: "/nonexistent/cert.pem".into(),
+        tls_key: "/nonexistent/key.pem".into(),
+        ..config()
+    };
+    let server = start(cfg).await;
+    let err = server.task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
+}
