@@ -46,11 +46,22 @@ impl Received {
 #[derive(Default)]
 struct Recorder {
     received: Mutex<Vec<Received>>,
+    /// Recipients answered with something else than 250 at RCPT (lower case).
+    refused: Mutex<std::collections::HashMap<String, RcptVerdict>>,
+    /// Every recipient asked for at RCPT, in order (lower case).
+    asked: Mutex<Vec<String>>,
 }
 
 impl MailSink for Recorder {
-    async fn check_recipient(&self, _rcpt: &Address) -> RcptVerdict {
-        RcptVerdict::Accept
+    async fn check_recipient(&self, rcpt: &Address) -> RcptVerdict {
+        let rcpt = rcpt.to_string().to_lowercase();
+        self.asked.lock().unwrap().push(rcpt.clone());
+        self.refused
+            .lock()
+            .unwrap()
+            .get(&rcpt)
+            .cloned()
+            .unwrap_or(RcptVerdict::Accept)
     }
 
     async fn deliver(
@@ -69,7 +80,8 @@ impl MailSink for Recorder {
 }
 
 /// A real SMTP server (Thwonk's own ingress protocol code) standing in for the relay; it
-/// accepts every recipient and records every message.
+/// accepts every recipient (except those told otherwise with [`Relay::refuse`]) and records
+/// every message.
 pub struct Relay {
     pub addr: SocketAddr,
     recorder: Arc<Recorder>,
@@ -101,6 +113,30 @@ impl Relay {
 
     pub fn received(&self) -> Vec<Received> {
         self.recorder.received.lock().unwrap().clone()
+    }
+
+    /// Answer RCPT TO `rcpt` with `verdict` from now on: `RcptVerdict::Unknown` is
+    /// `550 5.1.1`, `RcptVerdict::TempFail(..)` is `451 4.3.0`.
+    pub fn refuse(&self, rcpt: &str, verdict: RcptVerdict) {
+        self.recorder
+            .refused
+            .lock()
+            .unwrap()
+            .insert(rcpt.to_lowercase(), verdict);
+    }
+
+    /// Accept `rcpt` again.
+    pub fn accept(&self, rcpt: &str) {
+        self.recorder
+            .refused
+            .lock()
+            .unwrap()
+            .remove(&rcpt.to_lowercase());
+    }
+
+    /// Every recipient the relay was asked for at RCPT TO, in order, lower case.
+    pub fn asked(&self) -> Vec<String> {
+        self.recorder.asked.lock().unwrap().clone()
     }
 
     /// Wait until `pred` holds for what was received, or panic after `timeout`.
