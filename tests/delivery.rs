@@ -89,12 +89,16 @@ async fn row_when(store: &Store, thwonk: &str, status: &str) -> OutboxRow {
         .await
         .unwrap()
         .unwrap();
-    eventually(&format!("an outbox row of {thwonk} {status}"), WAIT, || async {
-        let runs = store.list_runs(&t.id, 1).await.unwrap();
-        let run = runs.first()?;
-        let rows = store.outbox_of_run(&run.id).await.unwrap();
-        rows.into_iter().find(|r| r.status == status)
-    })
+    eventually(
+        &format!("an outbox row of {thwonk} {status}"),
+        WAIT,
+        || async {
+            let runs = store.list_runs(&t.id, 1).await.unwrap();
+            let run = runs.first()?;
+            let rows = store.outbox_of_run(&run.id).await.unwrap();
+            rows.into_iter().find(|r| r.status == status)
+        },
+    )
     .await
 }
 
@@ -135,9 +139,7 @@ async fn one_refused_recipient_fails_alone(env: Env, relay: Relay, store: Store)
 
     // The retry goes to slow only.
     relay.accept("slow@dest.test");
-    let got = relay
-        .wait_for("the retry", WAIT, |r| r.len() >= 2)
-        .await;
+    let got = relay.wait_for("the retry", WAIT, |r| r.len() >= 2).await;
     assert_eq!(got[1].rcpt_to, ["slow@dest.test"]);
     let failed = row_when(&store, "fan@example.org", "failed").await;
     assert_eq!(failed.id, row.id);
@@ -176,7 +178,12 @@ async fn one_refused_recipient_fails_alone(env: Env, relay: Relay, store: Store)
     assert_eq!(count(&asked, "ok2@dest.test"), 1, "{asked:?}");
     assert_eq!(count(&asked, "bad@dest.test"), 1, "{asked:?}");
     assert_eq!(count(&asked, "slow@dest.test"), 2, "{asked:?}");
-    assert!(relay.received().iter().all(|m| m.mail_from.starts_with("bounces+")));
+    assert!(
+        relay
+            .received()
+            .iter()
+            .all(|m| m.mail_from.starts_with("bounces+"))
+    );
     daemon.stop(Duration::from_secs(20)).await;
 }
 
@@ -256,13 +263,14 @@ async fn a_refused_message_gets_one_dsn_to_its_sender(env: Env, relay: Relay, st
         failed.last_error.as_deref().unwrap().contains("550 5.1.1"),
         "{failed:?}"
     );
-    let got = relay
-        .wait_for("the DSN", WAIT, |r| !r.is_empty())
-        .await;
+    let got = relay.wait_for("the DSN", WAIT, |r| !r.is_empty()).await;
     assert_eq!(got[0].mail_from, "", "a DSN goes from the null sender");
     assert_eq!(got[0].rcpt_to, ["carol@sender.test"]);
     let raw = String::from_utf8_lossy(&got[0].raw).into_owned();
-    assert!(raw.contains("multipart/report; report-type=delivery-status"), "{raw}");
+    assert!(
+        raw.contains("multipart/report; report-type=delivery-status"),
+        "{raw}"
+    );
     let reported = thwonk_mail::dsn::parse_dsn(&got[0].raw);
     assert_eq!(reported.len(), 1, "{raw}");
     assert_eq!(reported[0].rcpt.as_deref(), Some("gone@dest.test"));
@@ -343,10 +351,15 @@ async fn a_bounce_to_a_verp_address_is_recorded_against_its_row(
     store: Store,
 ) {
     let daemon = Daemon::start(&env).await;
-    send_mail(daemon.smtp, "dan@remote.test", "echo@example.org", "hi", "x").await;
-    let got = relay
-        .wait_for("the echo", WAIT, |r| !r.is_empty())
-        .await;
+    send_mail(
+        daemon.smtp,
+        "dan@remote.test",
+        "echo@example.org",
+        "hi",
+        "x",
+    )
+    .await;
+    let got = relay.wait_for("the echo", WAIT, |r| !r.is_empty()).await;
     let verp = got[0].mail_from.clone();
     let row = row_when(&store, "echo@example.org", "sent").await;
     assert_eq!(
@@ -385,7 +398,10 @@ async fn a_bounce_to_a_verp_address_is_recorded_against_its_row(
     assert_eq!(b.source, "remote");
     assert_eq!(b.rcpt.as_deref(), Some("dan@remote.test"));
     assert_eq!(b.status.as_deref(), Some("5.2.2"));
-    assert_eq!(b.diagnostic.as_deref(), Some("smtp; 552 5.2.2 mailbox full"));
+    assert_eq!(
+        b.diagnostic.as_deref(),
+        Some("smtp; 552 5.2.2 mailbox full")
+    );
     assert_eq!(b.reported_by.as_deref(), Some(""));
 
     // An unknown token is refused at RCPT, and the bounce ran no script.
@@ -406,7 +422,11 @@ async fn a_bounce_to_a_verp_address_is_recorded_against_its_row(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounce_to_a_verp_address_is_recorded_on_sqlite() {
-    on(false, a_bounce_to_a_verp_address_is_recorded_against_its_row).await;
+    on(
+        false,
+        a_bounce_to_a_verp_address_is_recorded_against_its_row,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,7 +86,10 @@ mod tests {
     fn tokens_are_hex_and_distinct() {
         let a = new_token();
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_ne!(a, new_token());
     }
 

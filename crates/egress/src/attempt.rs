@@ -83,7 +83,10 @@ pub fn plan(
             Err(f) => {
                 let n = retry.max_attempts;
                 failed.push(failed_recipient(&state.rcpt, destination, f, Some(n)));
-                ("failed", format!("gave up after {n} attempts: {}", reply_of(f)))
+                (
+                    "failed",
+                    format!("gave up after {n} attempts: {}", reply_of(f)),
+                )
             }
         };
         updates.push(RecipientUpdate {
@@ -270,7 +273,10 @@ mod tests {
 
     #[test]
     fn one_refused_recipient_fails_alone_and_the_row_fails_with_its_reply() {
-        let states = [state("a@x.test", "queued", 0), state("b@x.test", "queued", 0)];
+        let states = [
+            state("a@x.test", "queued", 0),
+            state("b@x.test", "queued", 0),
+        ];
         let report = DeliveryReport {
             destinations: vec![
                 dest(&["a@x.test"], Ok("250 2.0.0 queued")),
@@ -295,7 +301,10 @@ mod tests {
 
     #[test]
     fn a_transient_failure_retries_only_that_recipient() {
-        let states = [state("a@x.test", "queued", 0), state("b@x.test", "queued", 0)];
+        let states = [
+            state("a@x.test", "queued", 0),
+            state("b@x.test", "queued", 0),
+        ];
         let report = DeliveryReport {
             destinations: vec![
                 dest(&["a@x.test"], Ok("250 ok")),
@@ -332,8 +341,13 @@ mod tests {
         };
         let p = plan(&states, &report, 2, RETRY, 0);
         assert_eq!(statuses(&p), [("b@x.test", "failed")]);
-        assert_eq!(p.updates[0].reply, "gave up after 3 attempts: 451 4.3.0 later");
-        assert!(matches!(&p.outcome, RowOutcome::Failed { error } if error.contains("gave up after 3 attempts")));
+        assert_eq!(
+            p.updates[0].reply,
+            "gave up after 3 attempts: 451 4.3.0 later"
+        );
+        assert!(
+            matches!(&p.outcome, RowOutcome::Failed { error } if error.contains("gave up after 3 attempts"))
+        );
         assert_eq!(p.failed[0].status, "5.4.7");
     }
 
@@ -347,7 +361,9 @@ mod tests {
         };
         let p = plan(&states, &report, 1, RETRY, 0);
         assert_eq!(statuses(&p), [("b@x.test", "sent")]);
-        assert!(matches!(&p.outcome, RowOutcome::Failed { error } if error == "a@x.test: 550 5.1.1 unknown"));
+        assert!(
+            matches!(&p.outcome, RowOutcome::Failed { error } if error == "a@x.test: 550 5.1.1 unknown")
+        );
         assert_eq!(p.failed.len(), 1);
         assert_eq!(p.failed[0].status, "5.1.1");
         assert_eq!(p.failed[0].smtp_reply.as_deref(), Some("550 5.1.1 unknown"));
@@ -361,7 +377,10 @@ mod tests {
         ];
         let report = DeliveryReport {
             destinations: vec![
-                dest(&["a@gone.test"], Err(Failure::NoSuchDomain("gone.test".into()))),
+                dest(
+                    &["a@gone.test"],
+                    Err(Failure::NoSuchDomain("gone.test".into())),
+                ),
                 dest(&["b@null.test"], Err(Failure::NullMx("null.test".into()))),
             ],
         };

@@ -173,7 +173,9 @@ impl MxTransport {
             // Nothing to connect to. Without MX records that is final (RFC 5321 §5.1); MX
             // hosts that do not resolve may be a passing DNS fault.
             (None, None) if implicit => all(Failure::NoMailServer(domain.to_string())),
-            (None, None) => all(Failure::Dns(format!("no MX host of {domain} has an address"))),
+            (None, None) => all(Failure::Dns(format!(
+                "no MX host of {domain} has an address"
+            ))),
         }
     }
 }

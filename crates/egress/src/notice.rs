@@ -57,7 +57,11 @@ pub fn bounce_records(outbox_id: &str, failed: &[FailedRecipient], now_ms: i64) 
             action: Some("failed".into()),
             status: Some(f.status.clone()),
             remote_mta: f.remote_mta.clone(),
-            diagnostic: Some(f.smtp_reply.clone().unwrap_or_else(|| f.explanation.clone())),
+            diagnostic: Some(
+                f.smtp_reply
+                    .clone()
+                    .unwrap_or_else(|| f.explanation.clone()),
+            ),
             reported_by: None,
             received_at_ms: now_ms,
         })
@@ -71,7 +75,11 @@ mod tests {
     #[test]
     fn only_someone_else_gets_a_dsn() {
         let nobody = |_: &str| false;
-        assert_eq!(notice_for("", nobody), Notice::Record, "never a bounce to a bounce");
+        assert_eq!(
+            notice_for("", nobody),
+            Notice::Record,
+            "never a bounce to a bounce"
+        );
         assert_eq!(
             notice_for("bounces+0f3a@example.org", nobody),
             Notice::Record,
@@ -113,7 +121,9 @@ mod tests {
         assert_eq!(row.mail_from, "");
         assert_eq!(row.rcpt_to, ["alice@example.com"]);
         assert_eq!(row.bounce_token, None);
-        assert!(String::from_utf8_lossy(&row.raw).contains("Final-Recipient: rfc822; bob@example.net"));
+        assert!(
+            String::from_utf8_lossy(&row.raw).contains("Final-Recipient: rfc822; bob@example.net")
+        );
         let records = bounce_records("o1", &failed, 7);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].source, "local");

@@ -2,12 +2,12 @@
 //! [`Failure`]s, and one bounded SMTP session to one server with a result per recipient.
 
 use crate::policy::Failure;
-use lettre::address::{Address, Envelope};
 use crate::transport::Destination;
+use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
-use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use std::time::Duration;
 
@@ -159,7 +159,11 @@ async fn transaction<A>(
         };
     let mut options = Vec::new();
     let info = conn.server_info();
-    if rcpts.iter().chain(from).any(|a| !AsRef::<str>::as_ref(a).is_ascii()) {
+    if rcpts
+        .iter()
+        .chain(from)
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii())
+    {
         if !info.supports_feature(Extension::SmtpUtfEight) {
             conn.abort().await;
             return fail_all(
@@ -207,10 +211,7 @@ async fn transaction<A>(
         Ok(_) => conn.message(for_lettre(raw)).await,
         Err(e) => Err(e),
     };
-    let outcome = sent
-        .as_ref()
-        .map(reply_text)
-        .map_err(failure_from_lettre);
+    let outcome = sent.as_ref().map(reply_text).map_err(failure_from_lettre);
     for i in accepted {
         results[i] = Some(outcome.clone());
     }

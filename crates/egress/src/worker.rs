@@ -18,8 +18,8 @@
 //! released and the message may be delivered again, never lost.
 
 use crate::EgressError;
-use crate::mode::ModeTransport;
 use crate::attempt;
+use crate::mode::ModeTransport;
 use crate::notice::{Notice, bounce_records, dsn_row, notice_for};
 use crate::policy::next_delay;
 use crate::transport::{DeliveryReport, Outgoing, Transport};
@@ -27,8 +27,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use thwonk_core::config::Config;
-use thwonk_core::time::now_ms;
 use thwonk_core::ids::new_id;
+use thwonk_core::time::now_ms;
 use thwonk_mail::dsn::DsnContext;
 use thwonk_store::{Attempt, NewBounce, NewOutbox, OutboxRow, RowOutcome, Store, StoreError};
 use thwonk_thoonk::{Job, JobQueue, ThoonkError};
@@ -250,8 +250,16 @@ impl<T: Transport> Taker<T> {
                 self.queue.finish(&job.id, None).await?;
                 tracing::info!(outbox = %row.id, recipients = pending.len(), "delivered");
             }
-            (RowOutcome::Retry { error, next_attempt_at_ms }, delay) => {
-                self.queue.retry_at(&job.id, *next_attempt_at_ms, error).await?;
+            (
+                RowOutcome::Retry {
+                    error,
+                    next_attempt_at_ms,
+                },
+                delay,
+            ) => {
+                self.queue
+                    .retry_at(&job.id, *next_attempt_at_ms, error)
+                    .await?;
                 tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_s = delay.unwrap_or_default().as_secs(), %error, "delivery deferred");
             }
             (RowOutcome::Failed { error }, _) => {
@@ -293,7 +301,10 @@ impl<T: Transport> Taker<T> {
             return Ok(false);
         };
         let domains = &self.config.smtp.domains;
-        if domains.iter().any(|d| d.eq_ignore_ascii_case(parsed.domain())) {
+        if domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(parsed.domain()))
+        {
             return Ok(true);
         }
         Ok(self.store.thwonk_by_address(&parsed).await?.is_some())

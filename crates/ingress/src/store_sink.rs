@@ -121,7 +121,11 @@ impl MailSink for StoreSink {
     ) -> Result<Vec<String>, DeliverError> {
         // Bounces first: they become records, never messages.
         let mut bounced = Vec::new();
-        for rcpt in envelope.rcpt_to.iter().filter(|r| is_bounce_address(r.as_str())) {
+        for rcpt in envelope
+            .rcpt_to
+            .iter()
+            .filter(|r| is_bounce_address(r.as_str()))
+        {
             let row = self
                 .bounced_row(rcpt)
                 .await?
@@ -139,7 +143,11 @@ impl MailSink for StoreSink {
         // One message per thwonk, holding that thwonk's recipients. Looked up again: the
         // thwonk may have changed since RCPT.
         let mut owners = Vec::with_capacity(envelope.rcpt_to.len());
-        for rcpt in envelope.rcpt_to.iter().filter(|r| !is_bounce_address(r.as_str())) {
+        for rcpt in envelope
+            .rcpt_to
+            .iter()
+            .filter(|r| !is_bounce_address(r.as_str()))
+        {
             let thwonk = self
                 .active_thwonk(rcpt)
                 .await?
@@ -220,10 +228,7 @@ fn bounce_records(
         .iter()
         .filter_map(|r| {
             let named = r.rcpt.as_deref()?;
-            let rcpt = row
-                .rcpt_to
-                .iter()
-                .find(|x| x.eq_ignore_ascii_case(named))?;
+            let rcpt = row.rcpt_to.iter().find(|x| x.eq_ignore_ascii_case(named))?;
             Some(record(r, Some(rcpt.clone())))
         })
         .collect();

@@ -93,11 +93,17 @@ pub fn build_dsn(ctx: &DsnContext<'_>, failed: &[FailedRecipient]) -> Vec<u8> {
     let boundary = boundary_for(ctx.id, [human.as_bytes(), status.as_bytes(), &headers]);
     let mut out = Vec::with_capacity(headers.len() + human.len() + status.len() + 1024);
     let w = &mut out;
-    push(w, &format!("From: Mail Delivery System <MAILER-DAEMON@{host}>\r\n"));
+    push(
+        w,
+        &format!("From: Mail Delivery System <MAILER-DAEMON@{host}>\r\n"),
+    );
     push(w, &format!("To: <{}>\r\n", field(ctx.to)));
     push(w, "Subject: Undelivered Mail Returned to Sender\r\n");
     push(w, &format!("Date: {}\r\n", rfc2822(ctx.date_ms)));
-    push(w, &format!("Message-ID: <dsn-{}@{host}>\r\n", field(ctx.id)));
+    push(
+        w,
+        &format!("Message-ID: <dsn-{}@{host}>\r\n", field(ctx.id)),
+    );
     push(w, "Auto-Submitted: auto-replied\r\n");
     push(w, "MIME-Version: 1.0\r\n");
     push(
@@ -106,7 +112,10 @@ pub fn build_dsn(ctx: &DsnContext<'_>, failed: &[FailedRecipient]) -> Vec<u8> {
             "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\r\n"
         ),
     );
-    push(w, "This is a MIME-encapsulated delivery status notification.\r\n");
+    push(
+        w,
+        "This is a MIME-encapsulated delivery status notification.\r\n",
+    );
     push(w, &format!("\r\n--{boundary}\r\n"));
     push(w, "Content-Type: text/plain; charset=us-ascii\r\n");
     push(w, "Content-Description: Notification\r\n\r\n");
@@ -120,7 +129,10 @@ pub fn build_dsn(ctx: &DsnContext<'_>, failed: &[FailedRecipient]) -> Vec<u8> {
     if !headers.is_ascii() {
         push(w, "Content-Transfer-Encoding: 8bit\r\n");
     }
-    push(w, "Content-Description: Undelivered message headers\r\n\r\n");
+    push(
+        w,
+        "Content-Description: Undelivered message headers\r\n\r\n",
+    );
     out.extend_from_slice(&headers);
     push(&mut out, &format!("\r\n--{boundary}--\r\n"));
     out
@@ -373,7 +385,10 @@ mod tests {
         );
         // The original's headers come back, its body does not.
         let headers = String::from_utf8_lossy(msg.parts[3].contents()).into_owned();
-        assert!(headers.contains("Message-ID: <r1.1@example.org>"), "{headers}");
+        assert!(
+            headers.contains("Message-ID: <r1.1@example.org>"),
+            "{headers}"
+        );
         assert!(!text.contains("secret body"));
     }
 
@@ -381,8 +396,14 @@ mod tests {
     fn the_delivery_status_fields_read_back_per_recipient() {
         let raw = build_dsn(&ctx(), &failed());
         let text = String::from_utf8(raw.clone()).unwrap();
-        assert!(text.contains("Reporting-MTA: dns; mx.example.org\r\n"), "{text}");
-        assert!(text.contains("Arrival-Date: Fri, 2 Jan 2026 03:04:05 +0000\r\n"), "{text}");
+        assert!(
+            text.contains("Reporting-MTA: dns; mx.example.org\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Arrival-Date: Fri, 2 Jan 2026 03:04:05 +0000\r\n"),
+            "{text}"
+        );
         let got = parse_dsn(&raw);
         assert_eq!(
             got,
@@ -408,7 +429,8 @@ mod tests {
     #[test]
     fn hostile_replies_cannot_add_fields_or_lines() {
         let mut f = failed();
-        f[0].smtp_reply = Some("550 x\r\nAction: delivered\r\n\r\nFinal-Recipient: rfc822; evil@x".into());
+        f[0].smtp_reply =
+            Some("550 x\r\nAction: delivered\r\n\r\nFinal-Recipient: rfc822; evil@x".into());
         f[0].rcpt = "bob@example.net\r\nX-Evil: 1".into();
         let raw = build_dsn(&ctx(), &f);
         let got = parse_dsn(&raw);
@@ -420,10 +442,7 @@ mod tests {
     #[test]
     fn the_boundary_never_occurs_in_a_part() {
         let original = b"Subject: =_thwonk-dsn-0190-abcd\r\n\r\nx";
-        let c = DsnContext {
-            original,
-            ..ctx()
-        };
+        let c = DsnContext { original, ..ctx() };
         let raw = build_dsn(&c, &failed());
         let msg = MessageParser::default().parse(&raw[..]).unwrap();
         assert_eq!(msg.parts.len(), 4);

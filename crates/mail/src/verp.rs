@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(bounce_token("bounces+abc"), None);
         assert_eq!(bounce_token("bounces+abc@"), None);
         assert_eq!(bounce_token("list@example.org"), None);
-        assert_eq!(bounce_token(&format!("bounces+{}@x.y", "a".repeat(65))), None);
+        assert_eq!(
+            bounce_token(&format!("bounces+{}@x.y", "a".repeat(65))),
+            None
+        );
     }
 
     #[test]

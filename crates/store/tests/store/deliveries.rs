@@ -41,7 +41,13 @@ async fn each_recipient_is_born_queued(store: Store) {
         store.outbox(&m.id).await.unwrap().unwrap().bounce_token,
         m.bounce_token
     );
-    assert!(store.outbox_recipients("no-such-row").await.unwrap().is_empty());
+    assert!(
+        store
+            .outbox_recipients("no-such-row")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn an_attempt_moves_recipients_once_and_only_queued_ones(store: Store) {
@@ -119,7 +125,10 @@ async fn a_failed_row_and_its_dsn_commit_together(store: Store) {
     assert!(store.record_attempt(&attempt).await.unwrap());
     let row = store.outbox(&m.id).await.unwrap().unwrap();
     assert_eq!(row.status, "failed");
-    assert_eq!(row.last_error.as_deref(), Some("a@example.net: 550 5.1.1 no"));
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("a@example.net: 550 5.1.1 no")
+    );
     let queued = store.outbox(&dsn.id).await.unwrap().unwrap();
     assert_eq!(queued.status, "queued");
     assert_eq!(queued.mail_from, "");
@@ -146,7 +155,13 @@ async fn bounces_are_found_by_token_and_listed_per_run(store: Store) {
     let token = m.bounce_token.clone().unwrap();
     let row = store.outbox_by_bounce_token(&token).await.unwrap().unwrap();
     assert_eq!(row.id, m.id);
-    assert!(store.outbox_by_bounce_token("nope").await.unwrap().is_none());
+    assert!(
+        store
+            .outbox_by_bounce_token("nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let b = NewBounce {
         outbox_id: m.id.clone(),
         source: "remote".into(),
@@ -155,7 +170,10 @@ async fn bounces_are_found_by_token_and_listed_per_run(store: Store) {
         received_at_ms: 5,
         ..NewBounce::default()
     };
-    store.insert_bounces(std::slice::from_ref(&b)).await.unwrap();
+    store
+        .insert_bounces(std::slice::from_ref(&b))
+        .await
+        .unwrap();
     let of_run = store.bounces_of_run(&commit.run.id).await.unwrap();
     assert_eq!(of_run.len(), 1);
     assert_eq!(of_run[0].bounce, b);
