@@ -133,7 +133,10 @@ async fn a_failed_row_and_its_dsn_commit_together(store: Store) {
     assert_eq!(queued.status, "queued");
     assert_eq!(queued.mail_from, "");
     assert_eq!(queued.run_id, commit.run.id);
-    assert_eq!(store.queued_outbox_ids().await.unwrap(), [dsn.id.clone()]);
+    assert_eq!(
+        store.queued_outbox_ids().await.unwrap(),
+        std::slice::from_ref(&dsn.id)
+    );
     assert_eq!(store.outbox_recipients(&dsn.id).await.unwrap().len(), 1);
     // Recorded once: a replay does not queue a second DSN.
     let replay = Attempt {
