@@ -48,11 +48,22 @@ struct Recorder {
     received: Mutex<Vec<Received>>,
     /// How long the relay holds each message before it answers 250.
     delay: Duration,
+    /// Recipients answered with something else than 250 at RCPT (lower case).
+    refused: Mutex<std::collections::HashMap<String, RcptVerdict>>,
+    /// Every recipient asked for at RCPT, in order (lower case).
+    asked: Mutex<Vec<String>>,
 }
 
 impl MailSink for Recorder {
-    async fn check_recipient(&self, _rcpt: &Address) -> RcptVerdict {
-        RcptVerdict::Accept
+    async fn check_recipient(&self, rcpt: &Address) -> RcptVerdict {
+        let rcpt = rcpt.to_string().to_lowercase();
+        self.asked.lock().unwrap().push(rcpt.clone());
+        self.refused
+            .lock()
+            .unwrap()
+            .get(&rcpt)
+            .cloned()
+            .unwrap_or(RcptVerdict::Accept)
     }
 
     async fn deliver(
@@ -74,7 +85,8 @@ impl MailSink for Recorder {
 }
 
 /// A real SMTP server (Thwonk's own ingress protocol code) standing in for the relay; it
-/// accepts every recipient and records every message.
+/// accepts every recipient (except those told otherwise with [`Relay::refuse`]) and records
+/// every message.
 pub struct Relay {
     pub addr: SocketAddr,
     recorder: Arc<Recorder>,
@@ -92,8 +104,8 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let recorder = Arc::new(Recorder {
-            received: Mutex::default(),
             delay,
+            ..Recorder::default()
         });
         let stop = CancellationToken::new();
         let smtp = thwonk_core::config::SmtpConfig {
@@ -115,6 +127,30 @@ impl Relay {
 
     pub fn received(&self) -> Vec<Received> {
         self.recorder.received.lock().unwrap().clone()
+    }
+
+    /// Answer RCPT TO `rcpt` with `verdict` from now on: `RcptVerdict::Unknown` is
+    /// `550 5.1.1`, `RcptVerdict::TempFail(..)` is `451 4.3.0`.
+    pub fn refuse(&self, rcpt: &str, verdict: RcptVerdict) {
+        self.recorder
+            .refused
+            .lock()
+            .unwrap()
+            .insert(rcpt.to_lowercase(), verdict);
+    }
+
+    /// Accept `rcpt` again.
+    pub fn accept(&self, rcpt: &str) {
+        self.recorder
+            .refused
+            .lock()
+            .unwrap()
+            .remove(&rcpt.to_lowercase());
+    }
+
+    /// Every recipient the relay was asked for at RCPT TO, in order, lower case.
+    pub fn asked(&self) -> Vec<String> {
+        self.recorder.asked.lock().unwrap().clone()
     }
 
     /// Wait until `pred` holds for what was received, or panic after `timeout`.

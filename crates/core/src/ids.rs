@@ -6,6 +6,15 @@ pub fn new_id() -> String {
     uuid_v7()
 }
 
+/// A new unguessable token: 128 random bits as 32 lower-case hex digits. Safe in a mail
+/// local part and a file name; used where knowing the value must be the proof (a VERP bounce
+/// address names its outbox row with one).
+pub fn new_token() -> String {
+    let mut rnd = [0u8; 16];
+    fill_random(&mut rnd);
+    rnd.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn uuid_v7() -> String {
     // Build a v7 UUID by hand from the clock and OS randomness, so that core needs no
     // dependency for it: 48 bits of ms, version 7, 74 random bits, variant 10.
@@ -71,6 +80,17 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "7", "version nibble");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "variant bits");
+    }
+
+    #[test]
+    fn tokens_are_hex_and_distinct() {
+        let a = new_token();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(a, new_token());
     }
 
     #[test]

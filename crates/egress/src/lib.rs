@@ -4,20 +4,30 @@
 //! - [`worker`]: the job loop ([`Egress`]): `egress.concurrency` takers, graceful shutdown,
 //!   and what each delivery result does to the outbox row and the job.
 //! - [`policy`]: pure retry policy: what is transient, what is permanent, how long to wait.
+//! - [`attempt`]: pure: one attempt's report → each recipient's new state and the row's.
+//! - [`notice`]: pure: who hears of a failure (a DSN to the sender, or bounce records).
 //! - [`transport`]: the [`Transport`] trait, the message handed to it ([`Outgoing`]) and the
 //!   per-destination [`DeliveryReport`] it returns.
 //! - [`mode`]: the transport `egress.mode` selects ([`ModeTransport`]).
 //! - [`capture`]: mode `capture`: each message written as `.eml` + envelope `.json` files.
 //! - [`relay`]: mode `relay`: every message handed to one SMTP relay.
 //! - [`mx`]: mode `mx`: recipients grouped by domain, delivered to each domain's MX.
-//! - [`smtp`]: what the SMTP modes share: envelopes and lettre errors as [`Failure`]s.
+//! - [`smtp`]: what the SMTP modes share: envelopes, lettre errors as [`Failure`]s, and one
+//!   SMTP session with a result per recipient.
 //!
-//! Not for: composing mail (`thwonk-mail` did that before the row was written), DSN bounces
-//! (a later piece, which will read the failures recorded here), or TLS (plain SMTP for now).
+//! Delivery is per recipient: each recipient of an outbox row has its own state in the store,
+//! a refused RCPT fails that recipient only, and a retry goes only to the recipients still
+//! `queued`. Mail leaves from the row's VERP address (`bounces+TOKEN@domain`), so bounces come
+//! back to the ingress matched to the row. See docs/delivery.md.
+//!
+//! Not for: composing mail (`thwonk-mail` did that before the row was written; DSNs are built
+//! there too), or TLS (plain SMTP for now).
 
+pub mod attempt;
 pub mod capture;
 pub mod mode;
 pub mod mx;
+pub mod notice;
 pub mod policy;
 pub mod relay;
 pub mod smtp;

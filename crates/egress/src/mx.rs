@@ -7,12 +7,13 @@
 //! Each host's addresses (A and AAAA) are tried in turn until one gives a final answer: a
 //! transient failure moves on to the next address, a permanent one ends the domain.
 //!
-//! Known gap: a retry after partial success sends to every domain again (the outbox row has
-//! one status; retrying only the failed domains needs per-domain state in the store).
+//! Within a domain each recipient gets its own result (one refused RCPT fails that recipient
+//! only; see [`crate::smtp::session`]); the job loop retries only the recipients still
+//! queued, so a domain that took the message is not sent it again.
 
 use crate::EgressError;
 use crate::policy::{Class, Failure, classify};
-use crate::smtp::{envelope, session};
+use crate::smtp::{RecipientResult, envelope, merge, session};
 use crate::transport::{DeliveryReport, Destination, Outgoing, Transport};
 use futures_util::StreamExt as _;
 use hickory_resolver::TokioResolver;
@@ -116,21 +117,35 @@ impl MxTransport {
         }
     }
 
+    /// Each recipient's result for `domain`. A server address that gives every recipient a
+    /// transient failure is passed over for the next one; any final answer (a 250, or a
+    /// permanent refusal of some recipient) ends the domain, the recipients it left transient
+    /// retried on a later attempt.
     async fn deliver_domain(
         &self,
         domain: &str,
         env: &Envelope,
         raw: &[u8],
-    ) -> Result<String, Failure> {
-        let hosts = self.hosts(domain).await?;
+    ) -> Vec<RecipientResult> {
+        let all = |f: Failure| -> Vec<RecipientResult> {
+            env.to()
+                .iter()
+                .map(|a| (a.to_string(), Err(f.clone())))
+                .collect()
+        };
+        let hosts = match self.hosts(domain).await {
+            Ok(h) => h,
+            Err(f) => return all(f),
+        };
         let implicit = hosts.len() == 1 && hosts[0].eq_ignore_ascii_case(domain);
         let mut tried = 0;
-        let mut last: Option<Failure> = None;
+        let mut last: Option<Vec<RecipientResult>> = None;
+        let mut lookup_failure: Option<Failure> = None;
         for host in &hosts {
             let ips = match self.addresses(host).await {
                 Ok(ips) => ips,
                 Err(f) => {
-                    last = Some(f);
+                    lookup_failure = Some(f);
                     continue;
                 }
             };
@@ -140,23 +155,28 @@ impl MxTransport {
                 }
                 tried += 1;
                 let addr = SocketAddr::new(ip, self.port);
-                match session(addr, &self.hello, env, raw, self.timeout).await {
-                    Ok(reply) => return Ok(reply),
-                    Err(f) if classify(&f) == Class::Permanent => return Err(f),
-                    Err(f) => {
-                        tracing::debug!(%domain, %host, %addr, failure = %f, "trying the next address");
-                        last = Some(f);
-                    }
+                let results =
+                    session(addr, &self.hello, env.from(), env.to(), raw, self.timeout).await;
+                let all_transient = results
+                    .iter()
+                    .all(|(_, r)| matches!(r, Err(f) if classify(f) == Class::Transient));
+                if !all_transient {
+                    return results;
                 }
+                tracing::debug!(%domain, %host, %addr, "every recipient deferred; trying the next address");
+                last = Some(results);
             }
         }
-        Err(match last {
-            Some(f) => f,
+        match (last, lookup_failure) {
+            (Some(results), _) => results,
+            (None, Some(f)) => all(f),
             // Nothing to connect to. Without MX records that is final (RFC 5321 §5.1); MX
             // hosts that do not resolve may be a passing DNS fault.
-            None if implicit => Failure::NoMailServer(domain.to_string()),
-            None => Failure::Dns(format!("no MX host of {domain} has an address")),
-        })
+            (None, None) if implicit => all(Failure::NoMailServer(domain.to_string())),
+            (None, None) => all(Failure::Dns(format!(
+                "no MX host of {domain} has an address"
+            ))),
+        }
     }
 }
 
@@ -178,12 +198,8 @@ impl Transport for MxTransport {
                         })
                         .collect();
                     if let Some(env) = env {
-                        let result = self.deliver_domain(&domain, &env, raw).await;
-                        out.push(Destination {
-                            name: domain,
-                            recipients: env.to().iter().map(|a| a.to_string()).collect(),
-                            result,
-                        });
+                        let results = self.deliver_domain(&domain, &env, raw).await;
+                        out.extend(merge(&domain, results));
                     }
                     out
                 }

@@ -1,43 +1,43 @@
 //! Mode `relay`: every message goes to one SMTP server (a smarthost, or a local MTA), which
 //! does the MX work. Plain SMTP for now; opportunistic STARTTLS comes with the TLS work.
+//!
+//! Per-recipient results: lettre's `send` ends a transaction at the first refused RCPT, so
+//! one unknown address would fail (and, retried, re-send to) every recipient. Instead the
+//! session is driven command by command on lettre's own connection ([`session`]): one MAIL,
+//! one RCPT per recipient (each refused one fails alone), one DATA for the accepted ones.
+//! That keeps lettre's tested parts (reply parsing, dot-stuffing, EHLO, TLS later) and needs
+//! no SMTP client of our own; one transaction per recipient group would cost a session each.
+//!
+//! One connection per message: a delivery cut off by the timeout leaves its connection in the
+//! middle of a transaction, and it is dropped rather than reused.
 
 use crate::EgressError;
-use crate::smtp::{envelope, failure_from_lettre, for_lettre, reply_text, timed_out};
+use crate::smtp::{envelope, merge, session};
 use crate::transport::{DeliveryReport, Destination, Outgoing, Transport};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 use thwonk_mail::normalize_crlf;
 
-/// Delivery to one relay, one connection per message.
-///
-/// lettre's pool is sized to keep no idle connection: a delivery cut off by the timeout drops
-/// lettre's future in the middle of a transaction, and lettre would park that connection for
-/// the next message (which would then send its commands into the old message's data). Reuse
-/// comes back when lettre can tell us a connection is mid-transaction.
+/// Delivery to one relay.
 #[derive(Clone)]
 pub struct RelayTransport {
     relay: String,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    hello: ClientId,
     timeout: Duration,
 }
 
 impl RelayTransport {
     /// `relay` is `host:port` (`[::1]:25` for an IPv6 literal); `hello` is our EHLO name;
-    /// `timeout` bounds each whole delivery. Needs a running tokio runtime (lettre's pool
-    /// spawns a task).
+    /// `timeout` bounds each whole delivery.
     pub fn new(relay: &str, hello: &str, timeout: Duration) -> Result<Self, EgressError> {
         let (host, port) = split_host_port(relay)?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .hello_name(ClientId::Domain(hello.to_string()))
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new().max_size(0))
-            .build();
         Ok(RelayTransport {
             relay: relay.to_string(),
-            transport,
+            host,
+            port,
+            hello: ClientId::Domain(hello.to_string()),
             timeout,
         })
     }
@@ -58,23 +58,16 @@ impl Transport for RelayTransport {
             return report;
         };
         let raw = normalize_crlf(message.raw);
-        // lettre's own timeout covers only the connect; a server that stalls after the
-        // greeting would otherwise hold this delivery forever.
-        let result = match tokio::time::timeout(
+        let results = session(
+            (self.host.as_str(), self.port),
+            &self.hello,
+            env.from(),
+            env.to(),
+            &raw,
             self.timeout,
-            self.transport.send_raw(&env, for_lettre(&raw)),
         )
-        .await
-        {
-            Ok(Ok(reply)) => Ok(reply_text(&reply)),
-            Ok(Err(e)) => Err(failure_from_lettre(&e)),
-            Err(_) => Err(timed_out(self.timeout)),
-        };
-        report.destinations.push(Destination {
-            name: self.relay.clone(),
-            recipients: env.to().iter().map(|a| a.to_string()).collect(),
-            result,
-        });
+        .await;
+        report.destinations.extend(merge(&self.relay, results));
         report
     }
 }

@@ -1,12 +1,14 @@
 //! What the two SMTP modes share: building lettre envelopes, reading lettre's errors as
-//! [`Failure`]s, and one bounded SMTP session to one server address (mode mx).
+//! [`Failure`]s, and one bounded SMTP session to one server with a result per recipient.
 
 use crate::policy::Failure;
+use crate::transport::Destination;
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A lettre envelope for `mail_from` (empty: the null sender) and the recipients lettre can
@@ -54,9 +56,15 @@ pub fn envelope(mail_from: &str, rcpt_to: &[String]) -> (Option<Envelope>, Vec<(
 /// Read a lettre SMTP error: a reply code when the server gave one, else what broke.
 pub fn failure_from_lettre(e: &lettre::transport::smtp::Error) -> Failure {
     if let Some(code) = e.status() {
+        // lettre writes "permanent error (550): {the server's text}"; keep the server's text.
+        let text = e.to_string();
+        let message = match text.split_once("): ") {
+            Some((head, rest)) if head.ends_with(&format!("({code}")) => rest.to_string(),
+            _ => text,
+        };
         Failure::Reply {
             code: u16::from(code),
-            message: e.to_string(),
+            message,
         }
     } else if e.is_client() {
         Failure::Refused(e.to_string())
@@ -87,37 +95,150 @@ pub fn timed_out(timeout: Duration) -> Failure {
     }
 }
 
-/// One SMTP session to one server address: connect, EHLO, MAIL, RCPT, DATA, QUIT; the whole
-/// session within `timeout` (lettre's own timeout covers only the connect).
-pub async fn session(
-    addr: SocketAddr,
+/// The result of one recipient.
+pub type RecipientResult = (String, Result<String, Failure>);
+
+/// One SMTP session to one server: connect, EHLO, MAIL, one RCPT per recipient, DATA, QUIT;
+/// the whole session within `timeout` (lettre's own timeout covers only the connect).
+///
+/// Driven command by command on lettre's connection (not `send`, which ends the transaction at
+/// the first refused RCPT), so each recipient gets its own result: a refused RCPT fails that
+/// recipient only, and the others get the reply to DATA. Results come back in the order of
+/// `rcpts`, merged per equal result (see [`merge`]).
+pub async fn session<A>(
+    server: A,
     hello: &ClientId,
-    envelope: &Envelope,
+    from: Option<&Address>,
+    rcpts: &[Address],
     raw: &[u8],
     timeout: Duration,
-) -> Result<String, Failure> {
-    let attempt = async {
-        let mut conn = AsyncSmtpConnection::connect_tokio1(addr, Some(timeout), hello, None, None)
-            .await
-            .map_err(|e| failure_from_lettre(&e))?;
-        let sent = conn.send(envelope, for_lettre(raw)).await;
-        match sent {
-            Ok(reply) => {
-                // The message is accepted at the final reply to DATA; a failed QUIT changes
-                // nothing.
-                let _ = conn.quit().await;
-                Ok(reply_text(&reply))
-            }
-            Err(e) => {
-                conn.abort().await;
-                Err(failure_from_lettre(&e))
-            }
+) -> Vec<RecipientResult>
+where
+    A: tokio::net::ToSocketAddrs + Send,
+{
+    // Filled in as the session goes, so that a timeout keeps what is already known.
+    let mut results: Vec<Option<Result<String, Failure>>> = vec![None; rcpts.len()];
+    let attempt = transaction(server, hello, from, rcpts, raw, timeout, &mut results);
+    let cut_off = tokio::time::timeout(timeout, attempt).await.is_err();
+    rcpts
+        .iter()
+        .zip(results)
+        .map(|(rcpt, result)| {
+            let result = result.unwrap_or_else(|| {
+                Err(if cut_off {
+                    timed_out(timeout)
+                } else {
+                    Failure::Network("the session ended without an answer".into())
+                })
+            });
+            (rcpt.to_string(), result)
+        })
+        .collect()
+}
+
+async fn transaction<A>(
+    server: A,
+    hello: &ClientId,
+    from: Option<&Address>,
+    rcpts: &[Address],
+    raw: &[u8],
+    timeout: Duration,
+    results: &mut [Option<Result<String, Failure>>],
+) where
+    A: tokio::net::ToSocketAddrs + Send,
+{
+    let fail_all = |results: &mut [Option<Result<String, Failure>>], f: &Failure| {
+        for r in results.iter_mut().filter(|r| r.is_none()) {
+            *r = Some(Err(f.clone()));
         }
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(timed_out(timeout)),
+    let mut conn =
+        match AsyncSmtpConnection::connect_tokio1(server, Some(timeout), hello, None, None).await {
+            Ok(c) => c,
+            Err(e) => return fail_all(results, &failure_from_lettre(&e)),
+        };
+    let mut options = Vec::new();
+    let info = conn.server_info();
+    if rcpts
+        .iter()
+        .chain(from)
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii())
+    {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            conn.abort().await;
+            return fail_all(
+                results,
+                &Failure::Refused(
+                    "an address is not ASCII and the server does not support SMTPUTF8".into(),
+                ),
+            );
+        }
+        options.push(MailParameter::SmtpUtfEight);
     }
+    if !raw.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            conn.abort().await;
+            return fail_all(
+                results,
+                &Failure::Refused(
+                    "the message is not ASCII and the server does not support 8BITMIME".into(),
+                ),
+            );
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    if let Err(e) = conn.command(Mail::new(from.cloned(), options)).await {
+        conn.abort().await;
+        return fail_all(results, &failure_from_lettre(&e));
+    }
+    let mut accepted = Vec::new();
+    for (i, rcpt) in rcpts.iter().enumerate() {
+        match conn.command(Rcpt::new(rcpt.clone(), Vec::new())).await {
+            Ok(_) => accepted.push(i),
+            Err(e) if e.status().is_some() => results[i] = Some(Err(failure_from_lettre(&e))),
+            Err(e) => {
+                // The connection broke: nobody gets the message from this session.
+                conn.abort().await;
+                return fail_all(results, &failure_from_lettre(&e));
+            }
+        }
+    }
+    if accepted.is_empty() {
+        let _ = conn.quit().await;
+        return;
+    }
+    let sent = match conn.command(Data).await {
+        Ok(_) => conn.message(for_lettre(raw)).await,
+        Err(e) => Err(e),
+    };
+    let outcome = sent.as_ref().map(reply_text).map_err(failure_from_lettre);
+    for i in accepted {
+        results[i] = Some(outcome.clone());
+    }
+    match sent {
+        // The message is accepted at the final reply to DATA; a failed QUIT changes nothing.
+        Ok(_) => {
+            let _ = conn.quit().await;
+        }
+        Err(_) => conn.abort().await,
+    }
+}
+
+/// Per-recipient results as destinations of `name`: recipients with equal results share one
+/// destination, in first-seen order.
+pub fn merge(name: &str, results: Vec<RecipientResult>) -> Vec<Destination> {
+    let mut out: Vec<Destination> = Vec::new();
+    for (rcpt, result) in results {
+        match out.iter_mut().find(|d| d.result == result) {
+            Some(d) => d.recipients.push(rcpt),
+            None => out.push(Destination {
+                name: name.to_string(),
+                recipients: vec![rcpt],
+                result,
+            }),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -96,12 +96,7 @@ impl DeliveryReport {
             .map(|d| d.name.as_str())
             .collect();
         if !delivered.is_empty() {
-            // Partial delivery: the row has one status, so the text is where the operator
-            // (and a later bounce) learns who did get it.
             text.push_str(&format!("; delivered to {}", delivered.join(", ")));
-            if transient {
-                text.push_str(" (a retry sends to every recipient again)");
-            }
         }
         truncate(&mut text, ERROR_TEXT_MAX);
         if transient {

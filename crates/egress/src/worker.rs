@@ -1,11 +1,15 @@
 //! The job loop: `egress.concurrency` takers, each with its own queue handle, take `outbound`
-//! jobs, deliver the outbox row each names, and record the outcome:
+//! jobs, deliver the outbox row each names to its recipients still `queued`, and record the
+//! outcome per recipient and for the row (see [`crate::attempt`]), in one transaction:
 //!
-//! - delivered → row `sent`, job finished;
-//! - transient failure with attempts left → row keeps `queued` with the error and the next
-//!   attempt's time (`egress.retry_schedule_ms`, or `retry_schedule_secs`), job released until then;
-//! - permanent failure, or the last allowed attempt failed → row `failed` with the remote
-//!   reply, job finished.
+//! - every recipient took it → row `sent`, job finished;
+//! - some recipient failed transiently with attempts left → row keeps `queued` with the error
+//!   and the next attempt's time (`egress.retry_schedule_ms`, or `retry_schedule_secs`), job released until then; the
+//!   next attempt goes to those recipients only;
+//! - nobody left to try and someone failed (permanently, or the last allowed attempt) → row
+//!   `failed` with the remote replies, job finished, and in the same transaction a DSN queued
+//!   (as a new outbox row, whose job is published next) or bounce records written (see
+//!   [`crate::notice`]).
 //!
 //! Shutdown: when the token is cancelled, each taker finishes the delivery in hand (bounded by
 //! `egress.timeout_secs`) and stops; no job is abandoned mid-delivery.
@@ -18,15 +22,19 @@
 //! row is delivered again once its claim runs out, never lost.
 
 use crate::EgressError;
+use crate::attempt;
 use crate::mode::ModeTransport;
-use crate::policy::{Decision, decide, next_delay};
-use crate::transport::{Outgoing, Transport};
+use crate::notice::{Notice, bounce_records, dsn_row, notice_for};
+use crate::policy::next_delay;
+use crate::transport::{DeliveryReport, Outgoing, Transport};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use thwonk_core::config::Config;
+use thwonk_core::ids::new_id;
 use thwonk_core::time::now_ms;
-use thwonk_store::{Store, StoreError};
+use thwonk_mail::dsn::DsnContext;
+use thwonk_store::{Attempt, NewBounce, NewOutbox, OutboxRow, RowOutcome, Store, StoreError};
 use thwonk_thoonk::{Job, JobQueue, ThoonkError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -191,41 +199,134 @@ impl<T: Transport> Taker<T> {
             return Ok(());
         }
 
-        let report = self
-            .transport
-            .deliver(&Outgoing {
-                id: &row.id,
-                mail_from: &row.mail_from,
-                rcpt_to: &row.rcpt_to,
-                raw: &row.raw,
-            })
-            .await;
+        let states = self.store.outbox_recipients(&row.id).await?;
+        let pending: Vec<String> = states
+            .iter()
+            .filter(|r| r.status == "queued")
+            .map(|r| r.rcpt.clone())
+            .collect();
+        // No recipient left (an attempt recorded its recipients but a crash came before the
+        // row's status): the plan below settles the row without delivering anything.
+        let report = if pending.is_empty() {
+            DeliveryReport::default()
+        } else {
+            self.transport
+                .deliver(&Outgoing {
+                    id: &row.id,
+                    mail_from: &row.mail_from,
+                    rcpt_to: &pending,
+                    raw: &row.raw,
+                })
+                .await
+        };
         let egress = &self.config.egress;
         let attempts = u32::try_from(row.attempts.max(0)).unwrap_or(u32::MAX);
-        match decide(
-            &report.verdict(),
+        let now = now_ms();
+        let plan = attempt::plan(
+            &states,
+            &report,
             attempts,
-            egress.max_attempts,
-            &egress.retry_schedule(),
-        ) {
-            Decision::MarkSent => {
-                self.store.mark_outbox_sent(&row.id, now_ms()).await?;
+            attempt::Retry {
+                max_attempts: egress.max_attempts,
+                schedule: &egress.retry_schedule(),
+            },
+            now,
+        );
+        let (dsn, bounces) = if plan.failed.is_empty() {
+            (None, Vec::new())
+        } else {
+            self.notice(&row, &plan, now).await?
+        };
+        let dsn_id = dsn.as_ref().map(|d| d.id.clone());
+        let recorded = self
+            .store
+            .record_attempt(&Attempt {
+                outbox_id: row.id.clone(),
+                recipients: plan.updates,
+                outcome: plan.outcome.clone(),
+                dsn,
+                bounces,
+                now_ms: now,
+            })
+            .await?;
+        if !recorded {
+            // Another taker recorded this row meanwhile (a stalled job handed out twice).
+            self.queue.finish(&job.id, None).await?;
+            return Ok(());
+        }
+        if let Some(id) = dsn_id {
+            // The DSN row is committed; if this publish fails the reconciler queues it.
+            if let Err(e) = self
+                .queue
+                .publish(&id, &thwonk_thoonk::outbound_payload(&id))
+                .await
+            {
+                tracing::warn!(outbox = %id, error = %e, "DSN queued in SQL but not on Redis; the reconciler will queue it");
+            }
+        }
+        match (&plan.outcome, plan.delay) {
+            (RowOutcome::Sent, _) => {
                 self.queue.finish(&job.id, None).await?;
-                tracing::info!(outbox = %row.id, recipients = row.rcpt_to.len(), "delivered");
+                tracing::info!(outbox = %row.id, recipients = pending.len(), "delivered");
             }
-            Decision::Retry { error, delay } => {
-                let due = now_ms().saturating_add(millis(delay));
-                self.store.mark_outbox_retry(&row.id, &error, due).await?;
-                self.queue.retry_at(&job.id, due, &error).await?;
-                tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_ms = millis(delay), %error, "delivery deferred");
+            (
+                RowOutcome::Retry {
+                    error,
+                    next_attempt_at_ms,
+                },
+                delay,
+            ) => {
+                self.queue
+                    .retry_at(&job.id, *next_attempt_at_ms, error)
+                    .await?;
+                tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_ms = millis(delay.unwrap_or_default()), %error, "delivery deferred");
             }
-            Decision::Fail { error } => {
-                self.store.mark_outbox_failed(&row.id, &error).await?;
+            (RowOutcome::Failed { error }, _) => {
                 self.queue.finish(&job.id, None).await?;
                 tracing::warn!(outbox = %row.id, attempt = attempts + 1, %error, "delivery failed");
             }
         }
         Ok(())
+    }
+
+    /// The DSN or bounce records for a row that failed (see [`crate::notice`]).
+    async fn notice(
+        &self,
+        row: &OutboxRow,
+        plan: &attempt::Plan,
+        now: i64,
+    ) -> Result<(Option<NewOutbox>, Vec<NewBounce>), StateError> {
+        let ours = self.is_ours(&row.mail_from).await?;
+        Ok(match notice_for(&row.mail_from, |_| ours) {
+            Notice::Dsn(to) => {
+                let ctx = DsnContext {
+                    reporting_mta: &self.config.smtp.hostname,
+                    id: &row.id,
+                    to: &to,
+                    arrival_ms: row.created_at_ms,
+                    date_ms: now,
+                    original: &row.raw,
+                };
+                (Some(dsn_row(&ctx, &plan.failed, new_id())), Vec::new())
+            }
+            Notice::Record => (None, bounce_records(&row.id, &plan.failed, now)),
+        })
+    }
+
+    /// Whether mail to `address` would come back to Thwonk: a thwonk's address, or an address
+    /// in a domain listed in `smtp.domains`.
+    async fn is_ours(&self, address: &str) -> Result<bool, StateError> {
+        let Ok(parsed) = thwonk_core::Address::parse(address) else {
+            return Ok(false);
+        };
+        let domains = &self.config.smtp.domains;
+        if domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(parsed.domain()))
+        {
+            return Ok(true);
+        }
+        Ok(self.store.thwonk_by_address(&parsed).await?.is_some())
     }
 }
 

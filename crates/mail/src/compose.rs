@@ -2,8 +2,9 @@
 //!
 //! New messages and replies are built with lettre's message builder (RFC 2047 subjects, line
 //! folding, body encodings, multipart boundaries); forwards splice the original bytes (see
-//! [`crate::forward`]). Every kind leaves with the thwonk as envelope sender, so bounces come
-//! back to the thwonk rather than to whoever wrote the original.
+//! [`crate::forward`]). Every kind leaves with the thwonk's VERP bounce address as envelope
+//! sender (`bounces+TOKEN@{thwonk domain}`, see [`crate::verp`]), so bounces come back to
+//! Thwonk, matched to their outbox row, rather than to whoever wrote the original.
 
 use crate::error::ComposeError;
 use crate::headers::{append_to_header_block, check_extra_headers, clean_msg_id, write_fields};
@@ -25,12 +26,16 @@ pub struct ComposeContext<'a> {
     pub date_ms: i64,
     /// The original raw message, for [`SendKind::Forward`].
     pub original: Option<&'a [u8]>,
+    /// The outbox row's bounce token (ASCII letters and digits,
+    /// [`thwonk_core::ids::new_token`]): the envelope sender is
+    /// `bounces+{bounce_token}@{thwonk domain}`.
+    pub bounce_token: &'a str,
 }
 
 /// A message ready for the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Composed {
-    /// Envelope sender (MAIL FROM): the thwonk's address, lower case.
+    /// Envelope sender (MAIL FROM): the thwonk's bounce address, lower case.
     pub mail_from: String,
     /// Envelope recipients (RCPT TO): to + cc + bcc, lower case, first occurrence kept.
     pub rcpt_to: Vec<String>,
@@ -50,6 +55,10 @@ pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed,
         .map_err(|_| ComposeError::BadThwonkAddress(ctx.thwonk_address.to_string()))?;
     if !is_id_left(&send.id) {
         return Err(ComposeError::BadId(send.id.clone()));
+    }
+    let mail_from = crate::verp::bounce_address(ctx.bounce_token, thwonk.domain());
+    if crate::verp::bounce_token(&mail_from).is_none() {
+        return Err(ComposeError::BadBounceToken(ctx.bounce_token.to_string()));
     }
     let message_id = format!("{}@{}", send.id, thwonk.domain().to_lowercase());
 

@@ -15,6 +15,8 @@ pub enum ComposeError {
     BadThwonkAddress(String),
     #[error("send id {0:?} cannot be the local part of a Message-ID")]
     BadId(String),
+    #[error("bounce token {0:?} is not ASCII letters and digits")]
+    BadBounceToken(String),
     #[error("header name {0:?} is not an RFC 5322 field name (printable ASCII, no ':' or space)")]
     BadHeaderName(String),
     #[error("header {0:?} is set by Thwonk and cannot be added by a script")]

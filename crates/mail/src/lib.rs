@@ -5,6 +5,9 @@
 //! - [`compose`](mod@compose): a script's [`SendRequest`](thwonk_core::run::SendRequest) →
 //!   one RFC 5322 message with its envelope ([`Composed`]), for new messages and replies.
 //! - [`forward`]: the forward kind of compose: the original bytes, MIME intact, re-sent.
+//! - [`verp`]: the VERP bounce address (`bounces+TOKEN@domain`) every message leaves with.
+//! - [`dsn`]: delivery status notifications (RFC 3464): built when egress gives up, read when
+//!   one comes back to a bounce address.
 //! - [`headers`]: which extra header fields a script may add, and how they are written.
 //! - [`loop_mark`]: the `X-Thwonk-Loop` field every outgoing message carries.
 //! - [`crlf`]: line-end normalisation (SMTP wants CRLF and nothing else).
@@ -17,11 +20,13 @@
 
 pub mod compose;
 pub mod crlf;
+pub mod dsn;
 pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod loop_mark;
 pub mod parse;
+pub mod verp;
 
 pub use compose::{ComposeContext, Composed, compose};
 pub use crlf::normalize_crlf;

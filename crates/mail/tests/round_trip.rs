@@ -13,6 +13,7 @@ fn ctx(original: Option<&[u8]>) -> ComposeContext<'_> {
         thwonk_address: THWONK,
         date_ms: DATE_MS,
         original,
+        bounce_token: "0f3a9c",
     }
 }
 
@@ -72,7 +73,7 @@ fn new_message_with_utf8_subject_and_body_round_trips() {
     ];
     let c = compose(&s, &ctx(None)).unwrap();
 
-    assert_eq!(c.mail_from, "list@example.org");
+    assert_eq!(c.mail_from, "bounces+0f3a9c@example.org");
     assert_eq!(
         c.rcpt_to,
         vec!["alice@example.net", "bob@example.com", "hidden@example.com"]
@@ -268,7 +269,7 @@ fn forward_keeps_the_original_mime_intact() {
     let original = MULTIPART_ORIGINAL.as_bytes();
     let c = compose(&s, &ctx(Some(original))).unwrap();
 
-    assert_eq!(c.mail_from, "list@example.org");
+    assert_eq!(c.mail_from, "bounces+0f3a9c@example.org");
     assert_eq!(
         c.rcpt_to,
         vec!["member1@example.com", "member2@example.com"]

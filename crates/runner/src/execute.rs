@@ -9,7 +9,7 @@
 
 use crate::RunnerError;
 use crate::vfs::StoreVfs;
-use thwonk_core::ids::new_id;
+use thwonk_core::ids::{new_id, new_token};
 use thwonk_core::run::{
     ErrorKind, RunError, RunOutcome, RunRequest, RunStatus, SandboxLimits, SendKind, ThwonkContext,
     Trigger,
@@ -177,10 +177,13 @@ fn compose_sends(
             SendKind::Forward { .. } => original,
             _ => None,
         };
+        // The row's own bounce token: its envelope sender is bounces+TOKEN@{thwonk domain}.
+        let bounce_token = new_token();
         let ctx = ComposeContext {
             thwonk_address: thwonk.address.as_str(),
             date_ms,
             original,
+            bounce_token: &bounce_token,
         };
         match thwonk_mail::compose(send, &ctx) {
             Ok(c) => outbox.push(NewOutbox {
@@ -188,6 +191,7 @@ fn compose_sends(
                 mail_from: c.mail_from,
                 rcpt_to: c.rcpt_to,
                 raw: c.raw,
+                bounce_token: Some(bounce_token),
             }),
             Err(e) => {
                 outcome.status = RunStatus::Error;

@@ -21,6 +21,8 @@
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
 //! - `outbox`: outgoing mail and its delivery state, for egress.
+//! - `deliveries`: per-recipient delivery state, recording one delivery attempt (with its DSN
+//!   and bounce records) in one transaction, and bounce records.
 //! - `feeds`: feed operations committed with their run, pending until applied to Redis.
 //! - `schedules`: the schedules to register, and the guard that a schedule tick commits once.
 //! - `rows`: decoding rows into the public types (JSON columns, flags, addresses).
@@ -31,6 +33,7 @@
 //! upserts, which both engines speak.
 
 mod connect;
+mod deliveries;
 mod feeds;
 mod lease;
 mod messages;
@@ -43,6 +46,7 @@ mod thwonks;
 mod vfs;
 
 pub use connect::SQLITE_BUSY_TIMEOUT;
+pub use deliveries::{Attempt, Bounce, NewBounce, RecipientState, RecipientUpdate, RowOutcome};
 pub use feeds::PendingFeedOp;
 pub use messages::{MessageState, QueuedMessageRef};
 pub use schedules::ThwonkSchedule;
@@ -177,6 +181,9 @@ pub struct NewOutbox {
     pub rcpt_to: Vec<String>,
     /// The whole RFC 5322 message, CRLF line ends.
     pub raw: Vec<u8>,
+    /// The token of the VERP envelope sender (`bounces+TOKEN@domain`); `None` for mail sent
+    /// from the null sender (DSNs).
+    pub bounce_token: Option<String>,
 }
 
 /// An outbox row.
@@ -194,6 +201,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub next_attempt_at_ms: i64,
     pub created_at_ms: i64,
+    /// See [`NewOutbox::bounce_token`].
+    pub bounce_token: Option<String>,
 }
 
 /// Everything one run commits, in one transaction.

@@ -36,7 +36,7 @@ macro_rules! run_columns {
 macro_rules! outbox_columns {
     () => {
         "id, run_id, thwonk_id, mail_from, rcpt_to, raw, status, attempts, last_error, \
-         next_attempt_at_ms, created_at_ms"
+         next_attempt_at_ms, created_at_ms, bounce_token"
     };
 }
 pub(crate) use {message_columns, outbox_columns, run_columns, script_columns, thwonk_columns};
@@ -127,5 +127,6 @@ pub(crate) fn outbox(row: &AnyRow) -> Result<OutboxRow> {
         last_error: row.try_get("last_error")?,
         next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
         created_at_ms: row.try_get("created_at_ms")?,
+        bounce_token: row.try_get("bounce_token")?,
     })
 }

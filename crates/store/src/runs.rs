@@ -16,7 +16,8 @@ impl Store {
     /// Commit a run: for a message run, the message's status (`processed` when the run is
     /// `ok`, else `failed`) guarded on it being `queued`; the run record; and, when the run
     /// succeeded, its VFS changes (in order), outbox rows (`queued`, due now) and feed
-    /// operations (pending). For a schedule run, the tick, guarded on not having run. One
+    /// operations (pending); each outbox row with its recipients (`outbox_recipients`, `queued`).
+    /// For a schedule run, the tick, guarded on not having run. One
     /// transaction (SQLite: `BEGIN IMMEDIATE`).
     ///
     /// `AlreadyProcessed` (nothing written) when the message is not `queued`, including when
@@ -96,20 +97,7 @@ impl Store {
                 }
             }
             for mail in &commit.outbox {
-                sqlx::query(
-                    "INSERT INTO outbox (id, run_id, thwonk_id, mail_from, rcpt_to, raw, \
-                     status, attempts, next_attempt_at_ms, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $7)",
-                )
-                .bind(&mail.id)
-                .bind(&run.id)
-                .bind(&run.thwonk_id)
-                .bind(&mail.mail_from)
-                .bind(rows::to_json(&mail.rcpt_to)?)
-                .bind(&mail.raw[..])
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_outbox(&mut tx, &run.id, &run.thwonk_id, mail, now).await?;
             }
             Self::insert_feed_ops(&mut tx, &run.id, &run.thwonk_id, &commit.feed_ops, now).await?;
         }

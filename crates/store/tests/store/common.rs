@@ -135,6 +135,7 @@ pub fn mail(to: &str) -> NewOutbox {
         mail_from: "list@example.org".into(),
         rcpt_to: vec![to.to_string()],
         raw: b"From: list@example.org\r\n\r\nbody\r\n".to_vec(),
+        bounce_token: Some(thwonk_core::ids::new_token()),
     }
 }
 
