@@ -90,13 +90,12 @@ impl TlsClient {
     }
 }
 
-/// Say STARTTLS on a plain connection (after `before`, sent in the same write), read 220,
-/// and shake hands.
+/// EHLO and STARTTLS on a plain connection (with `behind` sent in the same write right after
+/// STARTTLS), read the 220, and shake hands.
 async fn upgrade(server: &TestServer, cert_pem: &str, behind: &str) -> TlsClient {
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let mut greeting = BufReader::new(&mut tcp);
     let mut lines = String::new();
-    // Greeting, then the EHLO reply (multi-line) as one read loop.
     greeting.read_line(&mut lines).await.unwrap();
     assert!(lines.starts_with("220 "), "{lines}");
     drop(greeting);
