@@ -259,7 +259,7 @@ impl Default for SmtpConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             require_tls: false,
-            max_connections_per_ip: 20,
+            max_connections_per_ip: 50,
             max_commands_without_progress: 100,
             max_line_length: 512,
             max_received_headers: 50,

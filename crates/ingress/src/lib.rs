@@ -8,8 +8,12 @@
 //!
 //! - `server`: [`serve`], the accept loop: a task per session, a cap on sessions at once,
 //!   graceful shutdown.
-//! - `session`: one SMTP session, the protocol state machine (HELO/EHLO, MAIL, RCPT, DATA).
+//! - `session`: one SMTP session, the protocol state machine (HELO/EHLO, MAIL, RCPT, DATA,
+//!   STARTTLS).
 //! - `connection`: buffered reads with the idle timeout and shutdown applied; batched replies.
+//! - `tls`: STARTTLS: the rustls acceptor (ring only), the plain-then-TLS stream, and
+//!   [`self_signed`] development certificates.
+//! - `loops`: loop protection after DATA (`Received:` count, `X-Thwonk-Loop`).
 //! - `input`: the bounded read buffer and command-line framing (PIPELINING lives on it).
 //! - `data`: the DATA body reader: end detection, dot-unstuffing, size limit.
 //! - `received`: the `Received:` trace header prepended to every message.
@@ -19,8 +23,8 @@
 //! - `store_sink`: [`StoreSink`], the daemon's sink: SQL message rows, then `inbound` jobs.
 //!
 //! Not for: running scripts or sending mail (runner, egress), relaying (mail for domains
-//! that are not ours is refused at RCPT), authenticated submission. Not yet: STARTTLS,
-//! SMTPUTF8, per-IP limits, loop protection.
+//! that are not ours is refused at RCPT), authenticated submission. Not offered: CHUNKING,
+//! DSN, AUTH. Every reply and limit: docs/smtp.md.
 
 mod connection;
 mod data;

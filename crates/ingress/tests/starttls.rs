@@ -90,13 +90,12 @@ impl TlsClient {
     }
 }
 
-/// Say STARTTLS on a plain connection (after `before`, sent in the same write), read 220,
-/// and shake hands.
+/// EHLO and STARTTLS on a plain connection (with `behind` sent in the same write right after
+/// STARTTLS), read the 220, and shake hands.
 async fn upgrade(server: &TestServer, cert_pem: &str, behind: &str) -> TlsClient {
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let mut greeting = BufReader::new(&mut tcp);
     let mut lines = String::new();
-    // Greeting, then the EHLO reply (multi-line) as one read loop.
     greeting.read_line(&mut lines).await.unwrap();
     assert!(lines.starts_with("220 "), "{lines}");
     drop(greeting);
@@ -201,4 +200,35 @@ async fn a_bad_certificate_path_stops_the_server_with_a_clear_error() {
     let server = start(cfg).await;
     let err = server.task.await.unwrap().unwrap_err();
     assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_or_babbles_after_starttls_is_dropped() {
+    let (server, _cert, _dir) = {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = thwonk_ingress::self_signed(&["localhost".to_string()]).unwrap();
+        std::fs::write(dir.path().join("c.pem"), &pair.cert_pem).unwrap();
+        std::fs::write(dir.path().join("k.pem"), &pair.key_pem).unwrap();
+        let cfg = SmtpConfig {
+            tls_cert: dir.path().join("c.pem").display().to_string(),
+            tls_key: dir.path().join("k.pem").display().to_string(),
+            idle_timeout_secs: 1,
+            ..config()
+        };
+        (start(cfg).await, pair.cert_pem, dir)
+    };
+    // Silent after 220: the handshake times out and the connection is closed.
+    let mut silent = server.hello().await;
+    silent.cmd("STARTTLS", "220 2.0.0").await;
+    silent.expect_closed().await;
+    // Plain text instead of a ClientHello: the handshake fails, the connection is closed.
+    let mut babbler = server.hello().await;
+    babbler.cmd("STARTTLS", "220 2.0.0").await;
+    babbler.send("MAIL FROM:<a@example.net>\r\n").await;
+    let rest = babbler.read_to_close().await;
+    // At most a TLS alert record (content type 21), never an SMTP reply.
+    assert!(rest.is_empty() || rest[0] == 0x15, "{rest:?}");
+    // The server goes on.
+    let mut c = server.hello().await;
+    c.cmd("NOOP", "250").await;
 }

@@ -200,6 +200,16 @@ impl Client {
         self.expect(prefix).await
     }
 
+    /// Everything the server sends until it closes the connection.
+    pub async fn read_to_close(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        tokio::time::timeout(REPLY_WAIT, self.reader.read_to_end(&mut rest))
+            .await
+            .expect("connection not closed in time")
+            .ok();
+        rest
+    }
+
     /// The server closed the connection (after any replies still unread, which must be none).
     pub async fn expect_closed(&mut self) {
         let mut rest = Vec::new();
