@@ -258,6 +258,37 @@ mod tests {
     }
 
     #[test]
+    fn equal_results_share_a_destination_in_first_seen_order() {
+        let refused = Failure::Reply {
+            code: 550,
+            message: "no".into(),
+        };
+        let got = merge(
+            "relay:25",
+            vec![
+                ("a@x".into(), Ok("250 ok".into())),
+                ("b@x".into(), Err(refused.clone())),
+                ("c@x".into(), Ok("250 ok".into())),
+                ("d@x".into(), Err(Failure::Timeout { ms: 5 })),
+            ],
+        );
+        let shape: Vec<(Vec<String>, bool)> = got
+            .iter()
+            .map(|d| (d.recipients.clone(), d.result.is_ok()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (vec!["a@x".to_string(), "c@x".to_string()], true),
+                (vec!["b@x".to_string()], false),
+                (vec!["d@x".to_string()], false),
+            ]
+        );
+        assert_eq!(got[1].result, Err(refused));
+        assert!(got.iter().all(|d| d.name == "relay:25"));
+    }
+
+    #[test]
     fn the_null_sender_is_allowed() {
         let (env, bad) = envelope("", &["a@example.com".into()]);
         assert!(env.unwrap().from().is_none());

@@ -200,13 +200,19 @@ impl<T: Transport> Taker<T> {
         }
 
         let states = self.store.outbox_recipients(&row.id).await?;
-        let pending: Vec<String> = states
-            .iter()
-            .filter(|r| r.status == "queued")
-            .map(|r| r.rcpt.clone())
-            .collect();
-        // No recipient left (an attempt recorded its recipients but a crash came before the
-        // row's status): the plan below settles the row without delivering anything.
+        // The recipients still queued, in the row's order (RCPT order as the script wrote it).
+        let mut pending: Vec<String> = Vec::new();
+        for rcpt in &row.rcpt_to {
+            let queued = states
+                .iter()
+                .any(|s| &s.rcpt == rcpt && s.status == "queued");
+            if queued && !pending.contains(rcpt) {
+                pending.push(rcpt.clone());
+            }
+        }
+        // No recipient left to try while the row is still queued: not a state record_attempt
+        // leaves (it writes both in one transaction), but if a row is ever found so, the plan
+        // below settles it without delivering anything rather than retrying it forever.
         let report = if pending.is_empty() {
             DeliveryReport::default()
         } else {

@@ -215,3 +215,40 @@ async fn an_unparseable_recipient_fails_alone() {
     assert!(matches!(report.verdict(), Verdict::Permanent(t) if t.contains("delivered to")));
     assert_eq!(sink.transactions()[0].rcpt_to, vec!["ok@example.com"]);
 }
+
+#[tokio::test]
+async fn a_refused_rcpt_fails_that_recipient_only() {
+    let sink = Sink::start(Behaviour {
+        refuse_rcpt: Some("bad@example.com"),
+        ..Behaviour::default()
+    })
+    .await;
+    let rcpt = vec![
+        "a@example.com".to_string(),
+        "bad@example.com".to_string(),
+        "b@example.net".to_string(),
+    ];
+    let report = send(
+        &relay(&sink.relay(), TIMEOUT),
+        b"Subject: x\r\n\r\nx\r\n",
+        &rcpt,
+    )
+    .await;
+    assert_eq!(report.destinations.len(), 2, "{report:?}");
+    let ok = &report.destinations[0];
+    assert_eq!(ok.recipients, ["a@example.com", "b@example.net"]);
+    assert!(ok.result.as_ref().unwrap().starts_with("250"), "{ok:?}");
+    let refused = &report.destinations[1];
+    assert_eq!(refused.recipients, ["bad@example.com"]);
+    // The server's own words, without lettre's "permanent error (550): " in front.
+    assert_eq!(
+        refused.result,
+        Err(Failure::Reply {
+            code: 550,
+            message: "5.1.1 no such user".into()
+        })
+    );
+    let got = sink.transactions();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpt_to, ["a@example.com", "b@example.net"]);
+}

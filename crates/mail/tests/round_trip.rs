@@ -365,3 +365,20 @@ fn subject_line_breaks_cannot_inject_headers() {
     assert!(header(&m, "bcc").is_empty());
     assert_eq!(m.subject, "hi Bcc: evil@example.com");
 }
+
+#[test]
+fn the_envelope_sender_is_the_bounce_address_and_a_bad_token_is_refused() {
+    let c = compose(&send("run9.1"), &ctx(None)).unwrap();
+    assert_eq!(c.mail_from, "bounces+0f3a9c@example.org");
+    // The From: header still names the thwonk.
+    let m = read(&c.raw);
+    assert_eq!(m.sender.address, "List@Example.org");
+    let bad = ComposeContext {
+        bounce_token: "x@y",
+        ..ctx(None)
+    };
+    assert_eq!(
+        compose(&send("run9.1"), &bad),
+        Err(ComposeError::BadBounceToken("x@y".into()))
+    );
+}

@@ -2,6 +2,10 @@
 //! each to `sent` (the remote answered 250) or `failed` (permanent failure or retries
 //! exhausted), recording every failed attempt on the way. Only `queued` rows move, so a
 //! delivery job that runs twice cannot undo the first one's outcome.
+//!
+//! Egress records its attempts with `record_attempt` (module `deliveries`), which also moves
+//! the per-recipient state; the row-only `mark_outbox_*` methods here leave the recipients as
+//! they are (for tools and tests that settle a row by hand).
 
 use sqlx::Row;
 

@@ -19,6 +19,8 @@ pub struct Behaviour {
     pub silent: bool,
     /// Take the first message's data and never answer it (later sessions behave).
     pub stall_first_data: bool,
+    /// This recipient alone is answered 550 at RCPT.
+    pub refuse_rcpt: Option<&'static str>,
 }
 
 impl Default for Behaviour {
@@ -28,6 +30,7 @@ impl Default for Behaviour {
             data: 250,
             silent: false,
             stall_first_data: false,
+            refuse_rcpt: None,
         }
     }
 }
@@ -140,10 +143,16 @@ async fn session(
             };
             write.write_all(reply(250).as_bytes()).await?;
         } else if upper.starts_with("RCPT TO:") {
-            if behaviour.rcpt == 250 {
-                current.rcpt_to.push(angle(&text));
+            let rcpt = angle(&text);
+            let code = if behaviour.refuse_rcpt == Some(rcpt.as_str()) {
+                550
+            } else {
+                behaviour.rcpt
+            };
+            if code == 250 {
+                current.rcpt_to.push(rcpt);
             }
-            write.write_all(reply(behaviour.rcpt).as_bytes()).await?;
+            write.write_all(reply(code).as_bytes()).await?;
         } else if upper == "DATA" {
             write.write_all(reply(354).as_bytes()).await?;
             let mut data = Vec::new();
