@@ -1005,6 +1005,11 @@ async fn sigterm_drains(db: Db) {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.runs("slow@example.org").await.0,
+        0,
+        "the run is still going when SIGTERM is sent"
+    );
     let t = Instant::now();
     runner.sigterm();
     let status = runner.wait_exit(grace).await.expect("runner exited");
@@ -1024,6 +1029,10 @@ async fn sigterm_drains(db: Db) {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        w.relay.received().is_empty(),
+        "the delivery is still going when SIGTERM is sent"
+    );
     egress.sigterm();
     let status = egress.wait_exit(grace).await.expect("egress exited");
     assert!(status.success(), "egress exit status {status}");
@@ -1071,6 +1080,11 @@ async fn sigterm_grace_over(db: Db) {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.runs("slow@example.org").await.0,
+        0,
+        "the run is still going when SIGTERM is sent"
+    );
     let t = Instant::now();
     runner.sigterm();
     let status = runner
