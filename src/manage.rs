@@ -24,7 +24,12 @@ pub enum FilesAction {
 async fn open(config: &Config) -> Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-    let store = Store::connect(&config.database_url(), config.database.max_connections).await?;
+    let store = Store::connect_with(
+        &config.database_url(),
+        config.database.max_connections,
+        std::time::Duration::from_millis(config.database.acquire_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }

@@ -72,7 +72,12 @@ pub async fn serve(config: Arc<Config>, roles: Roles) -> Result<()> {
 
 async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     let redis = Redis::connect(&config.redis_url()).await?;
-    let store = Store::connect(&config.database_url(), config.database.max_connections).await?;
+    let store = Store::connect_with(
+        &config.database_url(),
+        config.database.max_connections,
+        std::time::Duration::from_millis(config.database.acquire_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
 
     let shutdown = CancellationToken::new();

@@ -69,6 +69,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
+    /// Longest wait for a pooled connection (connecting included) before the operation fails
+    /// (the ingress then answers 451), ms.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -272,6 +275,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: String::new(),
             max_connections: 8,
+            acquire_timeout_ms: 5_000,
         }
     }
 }
@@ -482,6 +486,10 @@ impl Config {
                 self.schedules.sync_interval_ms,
             ),
             ("shutdown.grace_ms", self.shutdown.grace_ms),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, "must be greater than 0"));

@@ -18,6 +18,12 @@ use crate::{Backend, Result, Store, StoreError};
 /// locked". Long enough for any one of our transactions; short enough to surface a stuck one.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long getting a connection from the pool may take (connecting included) before the
+/// operation fails, for [`Store::connect`]; the daemon passes `database.acquire_timeout_ms`
+/// to [`Store::connect_with`]. sqlx's own default (30 s) would keep an SMTP client waiting
+/// that long for its `451` while PostgreSQL refuses connections.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Applied to every pooled SQLite connection. `busy_timeout` matches [`SQLITE_BUSY_TIMEOUT`];
 /// `synchronous = NORMAL` is durable across application crashes in WAL mode (only a power
 /// loss can drop the last commits); foreign keys are off by default in SQLite.
@@ -38,6 +44,16 @@ impl Store {
     /// `sqlite::memory:` (tests only: one connection, gone when the pool closes), and
     /// `postgres://user@host/db`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        Store::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Store::connect`], with the longest wait for a pooled connection (connecting
+    /// included) before an operation fails with an error.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let connect_err = |source: sqlx::Error| StoreError::Connect {
             url: redact_password(url),
@@ -48,7 +64,7 @@ impl Store {
             Some(Backend::Sqlite) => {
                 let target = SqliteTarget::parse(url)
                     .map_err(|msg| connect_err(sqlx::Error::Configuration(msg.into())))?;
-                let pool = open_sqlite(&target, max_connections)
+                let pool = open_sqlite(&target, max_connections, acquire_timeout)
                     .await
                     .map_err(connect_err)?;
                 Ok(Store {
@@ -59,6 +75,7 @@ impl Store {
             Some(Backend::Postgres) => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections)
+                    .acquire_timeout(acquire_timeout)
                     .connect(url)
                     .await
                     .map_err(connect_err)?;
@@ -194,15 +211,21 @@ fn encode_path(path: &str) -> String {
     out
 }
 
-async fn open_sqlite(target: &SqliteTarget, max_connections: u32) -> sqlx::Result<sqlx::AnyPool> {
-    let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
-        Box::pin(async move {
-            for pragma in SQLITE_CONNECTION_PRAGMAS {
-                sqlx::query(*pragma).execute(&mut *conn).await?;
-            }
-            Ok(())
-        })
-    });
+async fn open_sqlite(
+    target: &SqliteTarget,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> sqlx::Result<sqlx::AnyPool> {
+    let options = AnyPoolOptions::new()
+        .acquire_timeout(acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                for pragma in SQLITE_CONNECTION_PRAGMAS {
+                    sqlx::query(*pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        });
     match &target.file {
         Some(file) => {
             if let Some(dir) = file.parent() {

@@ -6,6 +6,7 @@ on_both!(
     outbox_rows_are_born_queued_and_due_now,
     delivery_moves_a_row_from_queued_once,
     unknown_outbox_rows_are_not_found,
+    one_taker_at_a_time_claims_a_due_row,
 );
 
 async fn outbox_rows_are_born_queued_and_due_now(store: Store) {
@@ -81,4 +82,47 @@ async fn unknown_outbox_rows_are_not_found(store: Store) {
         store.mark_outbox_failed("nope", "e").await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn one_taker_at_a_time_claims_a_due_row(store: Store) {
+    let t = thwonk(&store, "list@x.org").await;
+    let m = mail("a@example.net");
+    store
+        .commit_run(&ok_commit(&t.id, None, vec![], vec![m.clone()]))
+        .await
+        .unwrap();
+    let due = store
+        .outbox(&m.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .next_attempt_at_ms;
+    // Not due yet: nobody claims it.
+    assert!(!store.claim_outbox(&m.id, due - 1, due + 100).await.unwrap());
+    assert!(store.claim_outbox(&m.id, due, due + 100).await.unwrap());
+    let row = store.outbox(&m.id).await.unwrap().unwrap();
+    assert_eq!((row.next_attempt_at_ms, row.attempts), (due + 100, 0));
+    // A second taker (a job queued twice) loses while the claim lasts...
+    assert!(
+        !store
+            .claim_outbox(&m.id, due + 99, due + 200)
+            .await
+            .unwrap()
+    );
+    // ...and wins once it ran out (the first taker died).
+    assert!(
+        store
+            .claim_outbox(&m.id, due + 100, due + 200)
+            .await
+            .unwrap()
+    );
+    // A delivered row is claimed by no one.
+    assert!(store.mark_outbox_sent(&m.id, due + 150).await.unwrap());
+    assert!(
+        !store
+            .claim_outbox(&m.id, due + 1_000, due + 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(!store.claim_outbox("nope", 0, 1).await.unwrap());
 }
