@@ -90,8 +90,9 @@ pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed,
         }
     };
 
-    let mail_from = thwonk.to_string().to_lowercase();
-    let raw = crate::loop_mark::mark(raw, &mail_from);
+    // The loop mark names the thwonk (what the ingress compares with its recipients); the
+    // envelope sender stays the row's VERP bounce address.
+    let raw = crate::loop_mark::mark(raw, &thwonk.to_string().to_lowercase());
     Ok(Composed {
         mail_from,
         rcpt_to,
