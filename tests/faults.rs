@@ -1089,12 +1089,13 @@ async fn sigterm_grace_over(db: Db) {
     let mut extra = SLOW_LIMITS.to_vec();
     extra.push(("THWONK_SHUTDOWN_GRACE_MS", "500"));
     // Longer than the run, so that only the abandonment returns the job.
-    extra.push(("THWONK_QUEUES_VISIBILITY_MS", "4000"));
+    extra.push(("THWONK_QUEUES_VISIBILITY_MS", "10000"));
     let Some(w) = World::new(db, &extra).await else {
         return;
     };
-    // About 1.5 s of work: past the 500 ms grace.
-    w.deploy("slow@example.org", &slow_script(3_500_000));
+    // Seconds of work, well past the 500 ms grace however fast the machine is today
+    // (3.5 million loops took under 0.8 s on a quiet one and finished inside the grace).
+    w.deploy("slow@example.org", &slow_script(15_000_000));
     let ingress = w.start("ingress").await;
     let runner = w.start("runner").await;
     let egress = w.start("egress").await;
