@@ -9,6 +9,7 @@
 //!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
 //!   ([`run::RunOutcome`]: status, buffered effects, logs, cost). Every type here is serde so the
 //!   same contract can travel over the IPC frames of sandbox worker processes.
+//! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format.
 //! - [`ids`] and [`time`]: identifiers and the one clock unit (milliseconds since the epoch).
 //!
 //! Not for: talking to SQL, Redis, SMTP or Boa. Those live in the role and model crates, which
@@ -18,6 +19,7 @@ pub mod address;
 pub mod config;
 pub mod cron;
 pub mod ids;
+pub mod metrics;
 pub mod run;
 pub mod time;
 pub mod vfs;

@@ -190,17 +190,23 @@ impl<T: Transport> Taker<T> {
             &egress.retry_schedule_secs,
         ) {
             Decision::MarkSent => {
+                thwonk_core::metrics::DELIVERIES
+                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "sent"]);
                 self.store.mark_outbox_sent(&row.id, now_ms()).await?;
                 self.queue.finish(&job.id, None).await?;
                 tracing::info!(outbox = %row.id, recipients = row.rcpt_to.len(), "delivered");
             }
             Decision::Retry { error, delay } => {
+                thwonk_core::metrics::DELIVERIES
+                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "retry"]);
                 let due = now_ms().saturating_add(millis(delay));
                 self.store.mark_outbox_retry(&row.id, &error, due).await?;
                 self.queue.retry_at(&job.id, due, &error).await?;
                 tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_s = delay.as_secs(), %error, "delivery deferred");
             }
             Decision::Fail { error } => {
+                thwonk_core::metrics::DELIVERIES
+                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "failed"]);
                 self.store.mark_outbox_failed(&row.id, &error).await?;
                 self.queue.finish(&job.id, None).await?;
                 tracing::warn!(outbox = %row.id, attempt = attempts + 1, %error, "delivery failed");

@@ -289,7 +289,9 @@ async fn a_reply_reaches_the_one_waiter_of_its_job_and_then_expires() {
         tokio::spawn(async move { q.wait_reply("r1", Duration::from_secs(10)).await })
     };
     let r1 = q.take(T).await.unwrap().unwrap();
-    q.finish_with_reply(&r1.id, "value one", 60_000).await.unwrap();
+    q.finish_with_reply(&r1.id, "value one", 60_000)
+        .await
+        .unwrap();
     assert_eq!(waiter.await.unwrap().unwrap().as_deref(), Some("value one"));
     // Another job's reply is not this one's; nothing waits forever.
     let r2 = q.take(T).await.unwrap().unwrap();
