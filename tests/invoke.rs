@@ -82,9 +82,14 @@ impl Fixture {
     }
 
     fn start_runner(&mut self) {
-        let mut config = Config::default();
-        config.data_dir = self.dir.path().to_path_buf();
-        config.runner.concurrency = 2;
+        let config = Config {
+            data_dir: self.dir.path().to_path_buf(),
+            runner: thwonk_core::config::RunnerConfig {
+                concurrency: 2,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let pool = thwonk_sandbox::WorkerPool::with_program(support::THWONK, 2, 256);
         let runner = thwonk_runner::Runner::with_pool(
             self.store.clone(),
