@@ -8,10 +8,11 @@
 //! - `tls-selfsigned` writes a development certificate and key for STARTTLS.
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
-//! [`jobs`] the job-queue command.
+//! [`jobs`] the job-queue command; [`metrics_http`] serves `/metrics` for single roles.
 
 mod jobs;
 mod manage;
+mod metrics_http;
 mod notify;
 mod probe;
 mod serve;
@@ -119,7 +120,6 @@ fn main() -> std::process::ExitCode {
         return thwonk_sandbox::worker::main();
     }
     let cli = Cli::parse();
-    init_logging();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -134,6 +134,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    init_logging(config.log.format);
     let config = Arc::new(config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -179,14 +180,20 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     outcome
 }
 
-fn init_logging() {
+/// Logging to standard error, in the configured format (`[log] format`, `THWONK_LOG_FORMAT`),
+/// set up once the configuration is loaded.
+fn init_logging(format: thwonk_core::config::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("THWONK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: logs captured by systemd, docker or a test stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        thwonk_core::config::LogFormat::Text => builder.with_ansi(ansi).init(),
+        // One object per line; `span` and `spans` carry the enclosing spans' fields (a run's
+        // thwonk, message and run ids).
+        thwonk_core::config::LogFormat::Json => builder.json().init(),
+    }
 }

@@ -142,6 +142,14 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let token = shutdown.clone();
         roles_running.spawn(async move { egress.run(token).await.context("egress") });
     }
+    if let Some(addr) = config.metrics_listen() {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
+        info!(addr = %listener.local_addr()?, "metrics listening");
+        let (redis, token) = (redis.clone(), shutdown.clone());
+        tokio::spawn(crate::metrics_http::serve(listener, redis, token));
+    }
     info!(
         ingress = roles.ingress,
         runner = roles.runner,

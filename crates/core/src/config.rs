@@ -27,6 +27,9 @@ pub struct Config {
     pub feeds: FeedsConfig,
     pub schedules: SchedulesConfig,
     pub shutdown: ShutdownConfig,
+    pub invoke: InvokeConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -203,6 +206,52 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// HTTP invoke: a JSON request runs the script's `onRequest` through the runner.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvokeConfig {
+    /// Largest request body (as JSON text) that becomes a job, bytes.
+    pub max_body_bytes: u64,
+    /// Deepest nesting of arrays and objects in a request body.
+    pub max_body_depth: u32,
+}
+
+/// Prometheus metrics.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `IP:port` where a single-role process (`thwonk ingress|runner|egress`) serves
+    /// `GET /metrics`. Empty: not served.
+    pub listen: String,
+}
+
+/// How logs are written (to standard error). Levels: the `THWONK_LOG` filter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// A log line's shape.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of every enclosing span.
+    Json,
+}
+
+impl Default for InvokeConfig {
+    fn default() -> Self {
+        InvokeConfig {
+            max_body_bytes: 1024 * 1024,
+            max_body_depth: 64,
+        }
+    }
+}
+
 impl Default for QueuesConfig {
     fn default() -> Self {
         QueuesConfig {
@@ -246,6 +295,9 @@ impl Default for Config {
             feeds: FeedsConfig::default(),
             schedules: SchedulesConfig::default(),
             shutdown: ShutdownConfig::default(),
+            invoke: InvokeConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -338,6 +390,10 @@ impl ConfigError {
     }
 }
 
+/// The deepest `invoke.max_body_depth` allowed: a job's JSON must stay under the 128 levels
+/// `serde_json` parses, with room for the job's own fields around the body.
+pub const MAX_INVOKE_BODY_DEPTH: u32 = 120;
+
 /// Variables with the `THWONK_` prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["THWONK_CONFIG", "THWONK_LOG"];
 const NOT_SETTINGS_PREFIX: &[&str] = &["THWONK_TEST_"];
@@ -374,6 +430,22 @@ impl Config {
         }
         parse_listen("smtp.listen", &self.smtp.listen)?;
         parse_listen("http.listen", &self.http.listen)?;
+        if !self.metrics.listen.is_empty() {
+            parse_listen("metrics.listen", &self.metrics.listen)?;
+        }
+        if self.invoke.max_body_bytes == 0 {
+            return Err(ConfigError::new(
+                "invoke.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        // The job's JSON is parsed again by the runner, whose parser stops at 128 levels.
+        if !(1..=MAX_INVOKE_BODY_DEPTH).contains(&self.invoke.max_body_depth) {
+            return Err(ConfigError::new(
+                "invoke.max_body_depth",
+                format!("must be between 1 and {MAX_INVOKE_BODY_DEPTH}"),
+            ));
+        }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
         {
             return Err(ConfigError::new(
@@ -557,6 +629,14 @@ impl Config {
     /// `http.listen` as a socket address (validated at load).
     pub fn http_listen(&self) -> SocketAddr {
         parse_listen("http.listen", &self.http.listen).expect("validated at load")
+    }
+
+    /// `metrics.listen` as a socket address, when set (validated at load).
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        if self.metrics.listen.is_empty() {
+            return None;
+        }
+        parse_listen("metrics.listen", &self.metrics.listen).ok()
     }
 
     /// Whether mail for `domain` is accepted at all (before looking for a thwonk).

@@ -272,6 +272,8 @@ impl<T: Transport> Taker<T> {
         }
         match (&plan.outcome, plan.delay) {
             (RowOutcome::Sent, _) => {
+                thwonk_core::metrics::DELIVERIES
+                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "sent"]);
                 self.queue.finish(&job.id, None).await?;
                 tracing::info!(outbox = %row.id, recipients = pending.len(), "delivered");
             }
@@ -282,12 +284,16 @@ impl<T: Transport> Taker<T> {
                 },
                 delay,
             ) => {
+                thwonk_core::metrics::DELIVERIES
+                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "retry"]);
                 self.queue
                     .retry_at(&job.id, *next_attempt_at_ms, error)
                     .await?;
                 tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_ms = millis(delay.unwrap_or_default()), %error, "delivery deferred");
             }
             (RowOutcome::Failed { error }, _) => {
+                thwonk_core::metrics::DELIVERIES
+                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "failed"]);
                 self.queue.finish(&job.id, None).await?;
                 tracing::warn!(outbox = %row.id, attempt = attempts + 1, %error, "delivery failed");
             }

@@ -292,6 +292,7 @@ impl<S: MailSink> Session<S> {
         }
         let max = self.context.limits.max_message_size;
         if from.size as u64 > max {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_large"]);
             return Reply::message_too_big(max);
         }
         let utf8 = from.flags & MAIL_SMTPUTF8 != 0;
@@ -312,6 +313,7 @@ impl<S: MailSink> Session<S> {
             return Reply::MAIL_FIRST;
         };
         if transaction.rcpt_to.len() >= self.context.limits.max_recipients {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_many_recipients"]);
             return Reply::TOO_MANY_RECIPIENTS;
         }
         if !transaction.utf8 && !to.address.is_ascii() {
@@ -320,6 +322,7 @@ impl<S: MailSink> Session<S> {
         // smtp-proto gives `<postmaster>` (no domain) as "". We have no postmaster mailbox
         // of our own; rules addresses are the only recipients.
         if to.address.is_empty() {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["unknown_recipient"]);
             return Reply::UNKNOWN_RECIPIENT;
         }
         let Ok(rcpt) = Address::parse(&to.address) else {
@@ -338,9 +341,18 @@ impl<S: MailSink> Session<S> {
                 self.progressed = true;
                 Reply::RECIPIENT_OK
             }
-            RcptVerdict::Unknown => Reply::UNKNOWN_RECIPIENT,
-            RcptVerdict::Relaying => Reply::RELAYING_DENIED,
-            RcptVerdict::TempFail(reason) => Reply::temporary_failure(&reason),
+            RcptVerdict::Unknown => {
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["unknown_recipient"]);
+                Reply::UNKNOWN_RECIPIENT
+            }
+            RcptVerdict::Relaying => {
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["foreign_domain"]);
+                Reply::RELAYING_DENIED
+            }
+            RcptVerdict::TempFail(reason) => {
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["temporary_failure"]);
+                Reply::temporary_failure(&reason)
+            }
         }
     }
 
@@ -364,6 +376,7 @@ impl<S: MailSink> Session<S> {
             Ok(body) => body,
             Err(too_large) => {
                 tracing::info!(client_ip = %self.client_ip, size = too_large.size, "message too big");
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_large"]);
                 return Ok(Reply::message_too_big(max));
             }
         };
@@ -410,10 +423,12 @@ impl<S: MailSink> Session<S> {
                     mail_from = %envelope.mail_from, rcpt_to = envelope.rcpt_to.len(),
                     "message accepted"
                 );
+                thwonk_core::metrics::INGRESS_ACCEPTED.inc(&[]);
                 Reply::queued(&ids)
             }
             Err(e) => {
                 tracing::warn!(transaction = %id, error = %e, "delivery failed, answering 451");
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["temporary_failure"]);
                 Reply::temporary_failure("Cannot store the message now")
             }
         })

@@ -1,4 +1,5 @@
-//! One run, from its trigger (a stored message, a schedule tick) to the transaction that
+//! One run, from its trigger (a stored message, a schedule tick, an HTTP request) to the
+//! transaction that
 //! commits it.
 //!
 //! The sandbox returns buffered effects; here they become rows: sends are composed into
@@ -29,6 +30,8 @@ pub async fn execute_message(
     msg: &StoredMessage,
 ) -> Result<RunCommit, RunnerError> {
     let run_id = new_id();
+    // The caller's `run` span declares the field; from here on every line names the run.
+    tracing::Span::current().record("run", run_id.as_str());
     let started_at_ms = now_ms();
     let Some(script) = store.active_script(&thwonk.id).await? else {
         let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
@@ -93,6 +96,8 @@ pub async fn execute_schedule(
     at_ms: i64,
 ) -> Result<RunCommit, RunnerError> {
     let run_id = new_id();
+    // The caller's `run` span declares the field; from here on every line names the run.
+    tracing::Span::current().record("run", run_id.as_str());
     let started_at_ms = now_ms();
     let Some(script) = store.active_script(&thwonk.id).await? else {
         let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
@@ -134,6 +139,61 @@ pub async fn execute_schedule(
         outcome,
         outbox,
     ))
+}
+
+/// Run the thwonk's active script's `onRequest` with `body` as run `run_id`, and build what
+/// to commit (guarded on the run id not having committed before) along with the handler's
+/// return value. `now()` in the script is the time the request was queued.
+pub async fn execute_request(
+    store: &Store,
+    pool: &WorkerPool,
+    limits: &SandboxLimits,
+    thwonk: &Thwonk,
+    run_id: &str,
+    body: &serde_json::Value,
+    queued_at_ms: i64,
+) -> Result<(RunCommit, Option<serde_json::Value>), RunnerError> {
+    let started_at_ms = now_ms();
+    let Some(script) = store.active_script(&thwonk.id).await? else {
+        let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
+        let mut commit = commit_for(
+            run_id,
+            thwonk,
+            None,
+            None,
+            0,
+            started_at_ms,
+            outcome,
+            Vec::new(),
+        );
+        commit.run.trigger = "request".into();
+        return Ok((commit, None));
+    };
+    let request = RunRequest {
+        run_id: run_id.to_string(),
+        thwonk: context(thwonk),
+        script: script.source,
+        trigger: Trigger::Request { body: body.clone() },
+        now_ms: queued_at_ms,
+        limits: limits.clone(),
+    };
+    let mut outcome = run_in_sandbox(store, pool, thwonk, request).await?;
+    let value = outcome.response.take();
+    // No incoming message: a forward has nothing to forward (composing it fails the run).
+    let (outcome, outbox) = compose_sends(outcome, thwonk, None);
+    let value = if outcome.is_ok() { value } else { None };
+    let mut commit = commit_for(
+        run_id,
+        thwonk,
+        None,
+        None,
+        script.version,
+        started_at_ms,
+        outcome,
+        outbox,
+    );
+    commit.run.trigger = "request".into();
+    Ok((commit, value))
 }
 
 /// Who the script runs as.

@@ -10,6 +10,9 @@
 //!   applied after the commit in order, retried while Redis is away.
 //! - [`schedule`]: schedules: registration from SQL, firing each tick once, running
 //!   `onSchedule` under the lease.
+//! - [`invoke`]: HTTP invoke: a request job runs `onRequest` under the lease, committed once,
+//!   its outcome sent back to the waiting caller over Redis.
+//! - [`metrics`]: counting committed runs; the scrape with the queue depths from Redis.
 //! - [`dry_run`]: `thwonk test`: one run with no daemon, no Redis and no database.
 //!
 //! Ordering: a job names a message, but the runner always processes the *oldest* queued
@@ -21,6 +24,8 @@
 pub mod dry_run;
 pub mod execute;
 pub mod feeds;
+pub mod invoke;
+pub mod metrics;
 pub mod reconcile;
 pub mod runner;
 pub mod schedule;

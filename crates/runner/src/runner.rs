@@ -47,6 +47,12 @@ pub struct Runner {
 impl Runner {
     pub fn new(store: Store, redis: Redis, config: Arc<Config>) -> Runner {
         let pool = WorkerPool::new(config.runner.concurrency as usize, config.limits.memory_mib);
+        Runner::with_pool(store, redis, config, pool)
+    }
+
+    /// A runner whose scripts run in `pool` (tests point it at the `thwonk` binary, whose
+    /// `__sandbox-worker` mode is the worker).
+    pub fn with_pool(store: Store, redis: Redis, config: Arc<Config>, pool: WorkerPool) -> Runner {
         Runner {
             store,
             redis,
@@ -150,6 +156,11 @@ impl Runner {
                 .handle_schedule(inbound, outbound, job, &tick, owner)
                 .await;
         }
+        if let Some(req) = crate::invoke::RequestJob::parse(&job.payload) {
+            return self
+                .handle_request(inbound, outbound, job, &req, owner)
+                .await;
+        }
         let payload: InboundJob =
             serde_json::from_str(&job.payload).map_err(|e| RunnerError::BadJob {
                 payload: job.payload.clone(),
@@ -220,7 +231,8 @@ impl Runner {
         };
         while let Some(msg) = self.store.next_queued_message(thwonk_id).await? {
             let done = msg.id == target;
-            let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id);
+            // The run id is made by the run, which records it on the span at once.
+            let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id, run = tracing::field::Empty);
             let commit =
                 execute_message(&self.store, &self.pool, &self.config.limits, &thwonk, &msg)
                     .instrument(span.clone())
@@ -233,8 +245,13 @@ impl Runner {
                     commit.run.error_message.unwrap_or_default(),
                 ));
             }
-            match self.store.commit_run(&commit).await? {
+            let committed = self.store.commit_run(&commit).await;
+            if committed.is_err() {
+                thwonk_core::metrics::RUN_COMMIT_FAILURES.inc(&[]);
+            }
+            match committed? {
                 CommitResult::Committed => {
+                    crate::metrics::record_run(&commit.run);
                     span.in_scope(|| {
                         info!(
                             run = %run_id,

@@ -228,7 +228,7 @@ impl Runner {
             self.drain_until(&thwonk.id, &before, owner, outbound)
                 .await?;
         }
-        let span = info_span!("run", thwonk = %thwonk.address, schedule = %tick.schedule, at_ms = tick.at_ms);
+        let span = info_span!("run", thwonk = %thwonk.address, schedule = %tick.schedule, at_ms = tick.at_ms, run = tracing::field::Empty);
         let commit = execute::execute_schedule(
             &self.store,
             &self.pool,
@@ -244,8 +244,13 @@ impl Runner {
                 commit.run.error_message.unwrap_or_default(),
             ));
         }
-        match self.store.commit_run(&commit).await? {
+        let committed = self.store.commit_run(&commit).await;
+        if committed.is_err() {
+            thwonk_core::metrics::RUN_COMMIT_FAILURES.inc(&[]);
+        }
+        match committed? {
             CommitResult::Committed => {
+                crate::metrics::record_run(&commit.run);
                 span.in_scope(|| {
                     info!(
                         run = %commit.run.id,

@@ -225,7 +225,7 @@ pub struct RunCommit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitResult {
     Committed,
-    /// The run's message was no longer `queued`: another run committed it first. Nothing was
-    /// written.
+    /// The run's message was no longer `queued`, its schedule tick had run, or its run id had
+    /// committed: another run got there first. Nothing was written.
     AlreadyProcessed,
 }

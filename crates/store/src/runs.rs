@@ -5,6 +5,9 @@
 //! of the same message waits, then sees `processed` and matches nothing; on SQLite the whole
 //! transaction holds the write lock (`BEGIN IMMEDIATE`). Zero rows matched means another run
 //! got there first, and the transaction is rolled back before anything else is written.
+//! Runs with no message (HTTP requests) are guarded on their id instead: the insert of the
+//! run record does nothing when that id committed before (`ON CONFLICT DO NOTHING`; on
+//! PostgreSQL a concurrent second insert waits on the first's key and then does nothing).
 
 use thwonk_core::run::VfsOp;
 use thwonk_core::time::now_ms;
@@ -22,8 +25,9 @@ impl Store {
     ///
     /// `AlreadyProcessed` (nothing written) when the message is not `queued`, including when
     /// it no longer exists (the ingress deleted it): either way the job has nothing to do.
-    /// `AlreadyProcessed` too for a schedule tick that already committed. A request run
-    /// always commits.
+    /// `AlreadyProcessed` too for a schedule tick that already committed, and for a run whose
+    /// id already committed (a request run's id is its job's id, so a request job delivered
+    /// twice commits once).
     pub async fn commit_run(&self, commit: &RunCommit) -> Result<CommitResult> {
         let run = &commit.run;
         let ok = run.status == "ok";
@@ -53,10 +57,13 @@ impl Store {
             }
         }
 
-        sqlx::query(concat!(
+        // A run id that already committed (a request run's id is its job's id, so a job
+        // delivered twice brings the same id twice) inserts nothing: that is the guard.
+        let inserted = sqlx::query(concat!(
             "INSERT INTO runs (",
             run_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (id) DO NOTHING"
         ))
         .bind(&run.id)
         .bind(&run.thwonk_id)
@@ -74,7 +81,13 @@ impl Store {
         .bind(run.started_at_ms)
         .bind(run.finished_at_ms)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tracing::debug!(run_id = %run.id, "run already committed; not committed again");
+            tx.rollback().await?;
+            return Ok(CommitResult::AlreadyProcessed);
+        }
 
         if let Some(at_ms) = commit.schedule_tick_ms
             && !Self::insert_schedule_tick(&mut tx, &run.thwonk_id, at_ms, &run.id).await?

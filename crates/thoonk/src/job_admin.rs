@@ -141,6 +141,25 @@ return existed
     )
 });
 
+/// KEYS: ids delayed items published errors cancelled. ARGV: id. Removes the job only while
+/// no consumer has it (queued or delayed); 1 if it was removed, 0 if it is taken or gone.
+static WITHDRAW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local id = ARGV[1]
+local waiting = redis.call('LREM', KEYS[1], 0, id) + redis.call('ZREM', KEYS[2], id)
+if waiting == 0 then
+  return 0
+end
+redis.call('HDEL', KEYS[3], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('HDEL', KEYS[5], id)
+redis.call('HDEL', KEYS[6], id)
+return 1
+"#,
+    )
+});
+
 /// KEYS: ids claiming claimed delayed stalled publishes finishes. Every count in one read.
 static STATS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -262,6 +281,25 @@ impl JobQueue {
             .invoke_async(&mut self.redis.shared())
             .await?;
         Ok(existed == 1)
+    }
+
+    /// Remove a job that no consumer has taken yet (queued, or delayed for a retry), so it
+    /// never runs; a job already taken (or finished, or stalled) is left alone. True if it
+    /// was withdrawn. A client that stops waiting for its job uses this: BLMOVE takes ids
+    /// atomically, so after a withdrawal no consumer can be holding it.
+    pub async fn withdraw(&self, id: &str) -> Result<bool> {
+        let k = &self.keys;
+        let removed: i64 = WITHDRAW
+            .key(&k.ids)
+            .key(&k.delayed)
+            .key(&k.items)
+            .key(&k.published)
+            .key(&k.errors)
+            .key(&k.cancelled)
+            .arg(id)
+            .invoke_async(&mut self.redis.shared())
+            .await?;
+        Ok(removed == 1)
     }
 
     /// Depths and counters.

@@ -6,7 +6,7 @@
 //! BLMOVE moves the id from `job.ids` to `job.claiming` atomically, then a script claims it. A
 //! consumer killed between the two leaves the id in `job.claiming`, not lost.
 
-use crate::keys::{JOBS, JobKeys, job_event};
+use crate::keys::{JOBS, JobKeys, job_event, job_reply};
 use crate::{Redis, Result, ThoonkError};
 use redis::Script;
 use redis::aio::MultiplexedConnection;
@@ -80,14 +80,20 @@ return payload
     )
 });
 
-/// KEYS: claimed cancelled published finishes items errors. ARGV: id result event-channel.
+/// KEYS: claimed cancelled published finishes items errors reply. ARGV: id result
+/// event-channel reply-ttl-ms (`0`: no reply).
 static FINISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local claimed, cancelled, published, finishes, items, errors = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, result, channel = ARGV[1], ARGV[2], ARGV[3]
+local claimed, cancelled, published, finishes, items, errors, reply = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local id, result, channel, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('ZREM', claimed, id) == 0 then
   return redis.error_reply('Job not claimed')
+end
+if ttl > 0 then
+  redis.call('DEL', reply)
+  redis.call('RPUSH', reply, result)
+  redis.call('PEXPIRE', reply, ttl)
 end
 redis.call('HDEL', cancelled, id)
 redis.call('ZREM', published, id)
@@ -278,6 +284,17 @@ impl JobQueue {
 
     /// Done with a claimed job; `result` is announced with the finish event.
     pub async fn finish(&self, id: &str, result: Option<&str>) -> Result<()> {
+        self.finish_inner(id, result.unwrap_or(""), 0).await
+    }
+
+    /// Done with a claimed job, and in the same step leave `result` in the job's reply list
+    /// for the client waiting in [`JobQueue::wait_reply`]; the reply expires after `ttl_ms`
+    /// (at least 1) whether or not anyone took it. The finish event carries `result` too.
+    pub async fn finish_with_reply(&self, id: &str, result: &str, ttl_ms: u64) -> Result<()> {
+        self.finish_inner(id, result, ttl_ms.max(1)).await
+    }
+
+    async fn finish_inner(&self, id: &str, result: &str, reply_ttl_ms: u64) -> Result<()> {
         let k = &self.keys;
         FINISH
             .key(&k.claimed)
@@ -286,13 +303,31 @@ impl JobQueue {
             .key(&k.finishes)
             .key(&k.items)
             .key(&k.errors)
+            .key(job_reply(&self.name, id))
             .arg(id)
-            .arg(result.unwrap_or(""))
+            .arg(result)
             .arg(job_event("finish", &self.name))
+            .arg(reply_ttl_ms)
             .invoke_async::<i64>(&mut self.redis.shared())
             .await
             .map_err(|e| not_claimed(e, id))?;
         Ok(())
+    }
+
+    /// Wait up to `timeout` for the reply of job `id` (left by
+    /// [`JobQueue::finish_with_reply`]), on a dedicated connection of its own so that the
+    /// shared one is never blocked. `None` when no reply came in time. A reply that came
+    /// before this call is found too: it waits in the list until it expires.
+    pub async fn wait_reply(&self, id: &str, timeout: Duration) -> Result<Option<String>> {
+        let mut conn = self.redis.dedicated().await?;
+        let secs = timeout.as_secs_f64().max(0.01);
+        let key = job_reply(&self.name, id);
+        let popped: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(&key)
+            .arg(secs)
+            .query_async(&mut conn)
+            .await?;
+        Ok(popped.map(|(_, result)| result))
     }
 
     /// Put a claimed job back at the head of the queue (it is taken again next).

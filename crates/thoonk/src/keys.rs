@@ -119,6 +119,14 @@ impl JobKeys {
     }
 }
 
+/// The reply LIST of one job (Thwonk's addition): a consumer that finishes the job with a
+/// reply pushes its result here, so the one client waiting for that job (an HTTP invoke) pops
+/// it with BLPOP, instead of every waiter following every finish event of the queue. It
+/// expires by itself: nothing is left behind when the client gave up.
+pub fn job_reply(name: &str, id: &str) -> String {
+    format!("job.reply:{name}:{id}")
+}
+
 /// The pub/sub channel of a job event (`publish`, `claim`, `finish`, `cancel`, `stall`,
 /// `retry`, `delay`).
 pub fn job_event(event: &str, name: &str) -> String {
@@ -141,6 +149,7 @@ mod tests {
         assert_eq!(k.publishes, "job.publishes:inbound");
         assert_eq!(k.finishes, "job.finishes:inbound");
         assert_eq!(job_event("finish", "inbound"), "event.job.finish:inbound");
+        assert_eq!(job_reply("inbound", "r1"), "job.reply:inbound:r1");
     }
 
     #[test]

@@ -277,3 +277,56 @@ fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> std::path::PathBu
     }
     out
 }
+
+#[tokio::test]
+async fn a_reply_reaches_the_one_waiter_of_its_job_and_then_expires() {
+    let f = fixture().await;
+    let q = JobQueue::new(&f.redis, "inbound");
+    q.publish("r1", "p").await.unwrap();
+    q.publish("r2", "p").await.unwrap();
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move { q.wait_reply("r1", Duration::from_secs(10)).await })
+    };
+    let r1 = q.take(T).await.unwrap().unwrap();
+    q.finish_with_reply(&r1.id, "value one", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(waiter.await.unwrap().unwrap().as_deref(), Some("value one"));
+    // Another job's reply is not this one's; nothing waits forever.
+    let r2 = q.take(T).await.unwrap().unwrap();
+    q.finish_with_reply(&r2.id, "value two", 100).await.unwrap();
+    assert_eq!(q.wait_reply("r1", T).await.unwrap(), None);
+    // Nobody took r2's reply: it is gone after its time to live.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(q.wait_reply("r2", T).await.unwrap(), None);
+    // A plain finish leaves no reply.
+    q.publish("r3", "p").await.unwrap();
+    let r3 = q.take(T).await.unwrap().unwrap();
+    q.finish(&r3.id, Some("x")).await.unwrap();
+    assert_eq!(q.wait_reply("r3", T).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn withdraw_removes_a_waiting_job_but_never_a_taken_one() {
+    let f = fixture().await;
+    let q = JobQueue::new(&f.redis, "inbound");
+    q.publish("w1", "p").await.unwrap();
+    q.publish("w2", "p").await.unwrap();
+    q.publish("w3", "p").await.unwrap();
+    let taken = q.take(T).await.unwrap().unwrap();
+    assert_eq!(taken.id, "w1");
+    assert!(!q.withdraw("w1").await.unwrap(), "claimed: left alone");
+    assert!(q.contains("w1").await.unwrap());
+    assert!(q.withdraw("w2").await.unwrap());
+    assert!(!q.contains("w2").await.unwrap());
+    // Delayed for a retry counts as waiting.
+    let w3 = q.take(T).await.unwrap().unwrap();
+    assert_eq!(w3.id, "w3");
+    q.retry_at("w3", i64::MAX / 2, "busy").await.unwrap();
+    assert!(q.withdraw("w3").await.unwrap());
+    assert!(!q.contains("w3").await.unwrap());
+    assert!(!q.withdraw("nope").await.unwrap());
+    assert_eq!(q.depth().await.unwrap(), 0);
+    q.finish("w1", None).await.unwrap();
+}

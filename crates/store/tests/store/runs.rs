@@ -10,6 +10,7 @@ on_both!(
     concurrent_commits_never_fail_and_commit_each_message_once,
     a_missing_message_counts_as_already_processed,
     runs_are_listed_newest_first,
+    a_run_id_commits_once_even_when_racing,
 );
 
 async fn a_message_commits_exactly_once(store: Store) {
@@ -218,4 +219,38 @@ async fn runs_are_listed_newest_first(store: Store) {
     assert_eq!(started, [30, 20, 10]);
     assert_eq!(store.list_runs(&t.id, 2).await.unwrap().len(), 2);
     assert!(store.list_runs(&t.id, 0).await.unwrap().is_empty());
+}
+
+async fn a_run_id_commits_once_even_when_racing(store: Store) {
+    // A request run's id is its job's id: the same job delivered twice commits the same id.
+    let t = thwonk(&store, "list@x.org").await;
+    let mut first = ok_commit(
+        &t.id,
+        None,
+        vec![write("n", "1")],
+        vec![mail("a@example.net")],
+    );
+    first.run.id = "request-job-1".into();
+    let mut tasks = Vec::new();
+    for d in 0..4 {
+        let mut commit = first.clone();
+        commit.vfs = vec![write("n", &format!("delivery {d}"))];
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.commit_run(&commit).await }));
+    }
+    let mut committed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(CommitResult::Committed) => committed += 1,
+            Ok(CommitResult::AlreadyProcessed) => {}
+            Err(e) => panic!("a concurrent commit failed: {e}"),
+        }
+    }
+    assert_eq!(committed, 1);
+    assert_eq!(
+        store.commit_run(&first).await.unwrap(),
+        CommitResult::AlreadyProcessed
+    );
+    assert_eq!(store.list_runs(&t.id, 10).await.unwrap().len(), 1);
+    assert_eq!(store.queued_outbox_ids().await.unwrap().len(), 1);
 }
