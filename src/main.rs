@@ -2,16 +2,22 @@
 //!
 //! - `serve` runs every role in one process (the embedded default: SQLite in the data
 //!   directory and a private redis-server child); `ingress`, `runner`, `egress` run one role.
-//! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks through the database.
+//! - `api` runs the HTTP API alone (with the admin socket).
+//! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks: through a running daemon's
+//!   admin socket when one answers ([`remote`]), else the database directly.
+//! - `user`, `token` manage the HTTP API's users and tokens ([`users`]), in the database.
 //! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
-//! [`jobs`] the job-queue command.
+//! [`remote`] their admin-socket path; [`users`] users and tokens; [`jobs`] the job-queue
+//! command.
 
 mod jobs;
 mod manage;
+mod remote;
 mod serve;
+mod users;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -46,6 +52,18 @@ enum Command {
     Runner,
     /// Run only the egress (outgoing mail).
     Egress,
+    /// Run only the HTTP API (http.listen) and the admin socket ({data_dir}/admin.sock).
+    Api,
+    /// Users of the HTTP API.
+    User {
+        #[command(subcommand)]
+        action: users::UserAction,
+    },
+    /// API tokens: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: users::TokenAction,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Check a script and make it the active version of ADDRESS (creating the thwonk).
@@ -128,6 +146,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             .map(|_| ok),
         Command::Runner => rt.block_on(serve::serve(config, Roles::RUNNER)).map(|_| ok),
         Command::Egress => rt.block_on(serve::serve(config, Roles::EGRESS)).map(|_| ok),
+        Command::Api => rt.block_on(serve::serve(config, Roles::API)).map(|_| ok),
+        Command::User { action } => rt.block_on(users::user(&config, action)).map(|_| ok),
+        Command::Token { action } => rt.block_on(users::token(&config, action)).map(|_| ok),
         Command::Migrate => rt.block_on(manage::migrate(&config)).map(|_| ok),
         Command::Deploy { address, script } => {
             rt.block_on(manage::deploy(&config, &address, &script))

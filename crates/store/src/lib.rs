@@ -20,6 +20,7 @@
 //! - `lease`: the per-thwonk run lease that serialises runs across runner processes.
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
+//! - `users`: users, API tokens (stored hashed) and who owns a thwonk, for the HTTP API.
 //! - `outbox`: outgoing mail and its delivery state, for egress.
 //! - `feeds`: feed operations committed with their run, pending until applied to Redis.
 //! - `schedules`: the schedules to register, and the guard that a schedule tick commits once.
@@ -40,12 +41,14 @@ mod runs;
 mod schedules;
 pub mod scratch;
 mod thwonks;
+mod users;
 mod vfs;
 
 pub use connect::SQLITE_BUSY_TIMEOUT;
 pub use feeds::PendingFeedOp;
 pub use messages::{MessageState, QueuedMessageRef};
 pub use schedules::ThwonkSchedule;
+pub use users::{ApiToken, Role, User};
 
 use thwonk_core::Address;
 use thwonk_core::run::{FeedOp, LogLine, VfsOp};
@@ -74,6 +77,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

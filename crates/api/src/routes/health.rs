@@ -1,0 +1,36 @@
+//! `/healthz` (the process answers) and `/readyz` (its database and Redis answer too).
+//! Neither needs a token: they say nothing about any thwonk.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+    let database = state.store.thwonk("").await.is_ok();
+    let mut conn = state.redis.shared();
+    let redis = redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .is_ok();
+    let ready = database && redis;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": database,
+            "redis": redis,
+        })),
+    )
+}
