@@ -36,7 +36,13 @@ fn thwonk_path(address: &str) -> String {
 pub async fn deploy(c: &AdminClient, address: &str, script: &Path) -> Result<ExitCode> {
     let source =
         std::fs::read(script).with_context(|| format!("cannot read {}", script.display()))?;
-    let r = call(c, "PUT", &format!("{}/script", thwonk_path(address)), &source).await?;
+    let r = call(
+        c,
+        "PUT",
+        &format!("{}/script", thwonk_path(address)),
+        &source,
+    )
+    .await?;
     if r.status == 422 {
         eprintln!("{}:{}", script.display(), r.error_message());
         eprintln!("deploy refused: the script was not changed");
@@ -129,7 +135,9 @@ pub async fn runs(c: &AdminClient, address: &str, limit: i64, json: bool) -> Res
             r["cost"]["instructions"],
             r["cost"]["wall_ms"]
         );
-        if let (Some(kind), Some(msg)) = (r["error"]["kind"].as_str(), r["error"]["message"].as_str()) {
+        if let (Some(kind), Some(msg)) =
+            (r["error"]["kind"].as_str(), r["error"]["message"].as_str())
+        {
             println!("    {kind}: {msg}");
         }
         for l in r["logs"].as_array().into_iter().flatten() {
@@ -179,9 +187,8 @@ pub async fn files(
         FilesAction::Put { path, file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let out = ok_json(
-                call(c, "PUT", &format!("{base}/{}", encode(&path, true)), &bytes).await?,
-            )?;
+            let out =
+                ok_json(call(c, "PUT", &format!("{base}/{}", encode(&path, true)), &bytes).await?)?;
             println!(
                 "wrote {} ({} bytes)",
                 out["path"].as_str().unwrap_or(&path),

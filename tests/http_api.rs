@@ -53,17 +53,34 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     let http = http_addr(&daemon);
     let socket = dir.path().join("admin.sock");
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "the admin socket is for the daemon's user only");
+    assert_eq!(
+        mode, 0o600,
+        "the admin socket is for the daemon's user only"
+    );
 
     let t = "/v1/thwonks/news@example.org";
-    let r = req(http, "PUT", &format!("{t}/script"), &token, SCRIPT.as_bytes()).await;
+    let r = req(
+        http,
+        "PUT",
+        &format!("{t}/script"),
+        &token,
+        SCRIPT.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.error_message());
     let mut events = EventStream::open(http, &format!("{t}/feeds/news/events"), Some(&token), None)
         .await
         .unwrap();
     assert_eq!(events.status, 200);
 
-    send_mail(daemon.smtp, "carol@example.net", "news@example.org", "hello over smtp", "hi").await;
+    send_mail(
+        daemon.smtp,
+        "carol@example.net",
+        "news@example.org",
+        "hello over smtp",
+        "hi",
+    )
+    .await;
 
     let e = events
         .next_within(Duration::from_secs(30))
@@ -74,21 +91,45 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     assert_eq!(data["item"], "hello over smtp");
     assert_eq!(e.id.as_deref(), data["id"].as_str());
 
-    let runs = req(http, "GET", &format!("{t}/runs"), &token, b"").await.json();
+    let runs = req(http, "GET", &format!("{t}/runs"), &token, b"")
+        .await
+        .json();
     let run = &runs["runs"][0];
     assert_eq!(run["status"], "ok", "{runs}");
     assert_eq!(run["logs"][0]["message"], "got hello over smtp");
     assert!(run["cost"]["instructions"].as_i64().unwrap() > 0);
-    let one = req(http, "GET", &format!("{t}/runs/{}", run["id"].as_str().unwrap()), &token, b"").await;
+    let one = req(
+        http,
+        "GET",
+        &format!("{t}/runs/{}", run["id"].as_str().unwrap()),
+        &token,
+        b"",
+    )
+    .await;
     assert_eq!(one.json()["id"], run["id"]);
-    let file = req(http, "GET", &format!("{t}/files/last-subject.txt"), &token, b"").await;
-    assert_eq!((file.status, file.body.as_slice()), (200, &b"hello over smtp"[..]));
-    let items = req(http, "GET", &format!("{t}/feeds/news"), &token, b"").await.json();
+    let file = req(
+        http,
+        "GET",
+        &format!("{t}/files/last-subject.txt"),
+        &token,
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (file.status, file.body.as_slice()),
+        (200, &b"hello over smtp"[..])
+    );
+    let items = req(http, "GET", &format!("{t}/feeds/news"), &token, b"")
+        .await
+        .json();
     assert_eq!(items["items"][0]["item"], "hello over smtp");
 
     // The CLI, with the daemon running, goes through the admin socket (no token needed) and
     // sees the thwonk the user deployed; a deploy through it is checked the same way.
-    assert!(env.ok(&["list"]).contains("news@example.org\tactive\tversion 1"));
+    assert!(
+        env.ok(&["list"])
+            .contains("news@example.org\tactive\tversion 1")
+    );
     let bad = dir.path().join("bad.js");
     std::fs::write(&bad, "export function onMessage( {").unwrap();
     let out = env.run(&["deploy", "news@example.org", bad.to_str().unwrap()]);
@@ -96,9 +137,18 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("deploy refused"));
     let good = dir.path().join("good.js");
     std::fs::write(&good, SCRIPT).unwrap();
-    assert!(env.ok(&["deploy", "news@example.org", good.to_str().unwrap()]).contains("version 2"));
-    assert!(env.ok(&["runs", "news@example.org"]).contains("[log] got hello over smtp"));
-    assert_eq!(env.ok(&["files", "news@example.org", "get", "last-subject.txt"]), "hello over smtp");
+    assert!(
+        env.ok(&["deploy", "news@example.org", good.to_str().unwrap()])
+            .contains("version 2")
+    );
+    assert!(
+        env.ok(&["runs", "news@example.org"])
+            .contains("[log] got hello over smtp")
+    );
+    assert_eq!(
+        env.ok(&["files", "news@example.org", "get", "last-subject.txt"]),
+        "hello over smtp"
+    );
 
     // Revoked: the token stops working.
     let list = env.ok(&["token", "list"]);
@@ -110,5 +160,8 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     daemon.stop(Duration::from_secs(20)).await;
     assert!(!socket.exists(), "the admin socket is removed at shutdown");
     // Without a daemon the CLI uses the database directly, and sees the same.
-    assert!(env.ok(&["list"]).contains("news@example.org\tactive\tversion 2"));
+    assert!(
+        env.ok(&["list"])
+            .contains("news@example.org\tactive\tversion 2")
+    );
 }

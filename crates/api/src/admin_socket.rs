@@ -69,11 +69,7 @@ pub async fn bind(path: &Path) -> Result<UnixListener, AdminSocketError> {
 }
 
 /// Serve the API on the admin socket until `state.shutdown`, then remove the socket file.
-pub async fn serve(
-    listener: UnixListener,
-    path: PathBuf,
-    state: ApiState,
-) -> std::io::Result<()> {
+pub async fn serve(listener: UnixListener, path: PathBuf, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let app = crate::routes::router(state).layer(Extension(TrustedAdmin));
     let served = axum::serve(listener, app)

@@ -87,7 +87,11 @@ pub fn parse(raw: &[u8]) -> std::io::Result<Response> {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
     Ok(Response {
         status,
         headers,
@@ -182,10 +186,16 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    pub async fn open(addr: std::net::SocketAddr, path: &str, token: Option<&str>, last_event_id: Option<&str>,
+    pub async fn open(
+        addr: std::net::SocketAddr,
+        path: &str,
+        token: Option<&str>,
+        last_event_id: Option<&str>,
     ) -> std::io::Result<EventStream> {
         let mut stream = TcpStream::connect(addr).await?;
-        let mut head = format!("GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
+        let mut head = format!(
+            "GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+        );
         if let Some(t) = token {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }

@@ -35,9 +35,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let Body(bytes) = Body::from_request(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request("bad_json", format!("the body is not the expected JSON: {e}")))
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::bad_request(
+                "bad_json",
+                format!("the body is not the expected JSON: {e}"),
+            )
+        })
     }
 }
 

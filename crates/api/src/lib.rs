@@ -53,8 +53,16 @@ pub struct ApiState {
 
 impl ApiState {
     /// State whose sandbox workers are this executable (`thwonk __sandbox-worker`).
-    pub fn new(store: Store, redis: Redis, config: Arc<Config>, shutdown: CancellationToken) -> Self {
-        let pool = WorkerPool::new(config.http.sandbox_workers as usize, config.limits.memory_mib);
+    pub fn new(
+        store: Store,
+        redis: Redis,
+        config: Arc<Config>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let pool = WorkerPool::new(
+            config.http.sandbox_workers as usize,
+            config.limits.memory_mib,
+        );
         ApiState {
             store,
             redis,

@@ -78,27 +78,141 @@ pub const OPERATIONS: &[Operation] = &[
         input: Input::None,
         ok: 200,
     },
-    op("get", "/v1/thwonks", "List the thwonks the caller may see.", Input::None, 200),
-    op("post", "/v1/thwonks", "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 when taken.", Input::Json, 201),
+    op(
+        "get",
+        "/v1/thwonks",
+        "List the thwonks the caller may see.",
+        Input::None,
+        200,
+    ),
+    op(
+        "post",
+        "/v1/thwonks",
+        "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 when taken.",
+        Input::Json,
+        201,
+    ),
     op("get", T, "Show a thwonk.", Input::None, 200),
-    op("delete", T, "Delete a thwonk and everything it owns.", Input::None, 204),
-    op("post", t!("/disable"), "Stop accepting mail (and schedules).", Input::None, 200),
-    op("post", t!("/enable"), "Accept mail again.", Input::None, 200),
-    op("get", t!("/script"), "The active script version with its source.", Input::None, 200),
-    op("put", t!("/script"), "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201). 422 script_refused with line and column.", Input::Raw, 200),
-    op("get", t!("/versions"), "Every script version, newest first.", Input::None, 200),
-    op("get", t!("/versions/{version}"), "One script version with its source.", Input::None, 200),
-    op("post", t!("/rollback"), "Make an existing version active: {\"version\"}.", Input::Json, 200),
-    op("post", t!("/test"), "Dry run: {\"message\", \"mail_from\"?, \"script\"?}. The run's result and would-be effects; nothing is committed.", Input::Json, 200),
-    op("get", t!("/runs"), "Recent runs, newest first (?limit=, at most 200), with logs, errors and cost.", Input::None, 200),
+    op(
+        "delete",
+        T,
+        "Delete a thwonk and everything it owns.",
+        Input::None,
+        204,
+    ),
+    op(
+        "post",
+        t!("/disable"),
+        "Stop accepting mail (and schedules).",
+        Input::None,
+        200,
+    ),
+    op(
+        "post",
+        t!("/enable"),
+        "Accept mail again.",
+        Input::None,
+        200,
+    ),
+    op(
+        "get",
+        t!("/script"),
+        "The active script version with its source.",
+        Input::None,
+        200,
+    ),
+    op(
+        "put",
+        t!("/script"),
+        "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201). 422 script_refused with line and column.",
+        Input::Raw,
+        200,
+    ),
+    op(
+        "get",
+        t!("/versions"),
+        "Every script version, newest first.",
+        Input::None,
+        200,
+    ),
+    op(
+        "get",
+        t!("/versions/{version}"),
+        "One script version with its source.",
+        Input::None,
+        200,
+    ),
+    op(
+        "post",
+        t!("/rollback"),
+        "Make an existing version active: {\"version\"}.",
+        Input::Json,
+        200,
+    ),
+    op(
+        "post",
+        t!("/test"),
+        "Dry run: {\"message\", \"mail_from\"?, \"script\"?}. The run's result and would-be effects; nothing is committed.",
+        Input::Json,
+        200,
+    ),
+    op(
+        "get",
+        t!("/runs"),
+        "Recent runs, newest first (?limit=, at most 200), with logs, errors and cost.",
+        Input::None,
+        200,
+    ),
     op("get", t!("/runs/{run_id}"), "One run.", Input::None, 200),
-    op("get", t!("/files"), "List files (?prefix=).", Input::None, 200),
-    op("get", t!("/files/{path}"), "A file's bytes.", Input::None, 200),
-    op("put", t!("/files/{path}"), "Store the body as the file (at most limits.file_max_bytes).", Input::Raw, 200),
-    op("delete", t!("/files/{path}"), "Delete a file.", Input::None, 204),
-    op("get", t!("/feeds/{name}"), "A feed's newest items (at most http.max_feed_items), oldest first.", Input::None, 200),
-    op("get", t!("/feeds/{name}/events"), "The feed's changes as Server-Sent Events (event: publish|edit|retract|position; id: item id; data: {\"id\",\"item\"}). Honours Last-Event-ID.", Input::None, 200),
-    op("post", t!("/invoke"), "Run the script's onRequest with the JSON body; answers its JSON value. 504 on timeout, 503 when the runner cannot be reached.", Input::Json, 200),
+    op(
+        "get",
+        t!("/files"),
+        "List files (?prefix=).",
+        Input::None,
+        200,
+    ),
+    op(
+        "get",
+        t!("/files/{path}"),
+        "A file's bytes.",
+        Input::None,
+        200,
+    ),
+    op(
+        "put",
+        t!("/files/{path}"),
+        "Store the body as the file (at most limits.file_max_bytes).",
+        Input::Raw,
+        200,
+    ),
+    op(
+        "delete",
+        t!("/files/{path}"),
+        "Delete a file.",
+        Input::None,
+        204,
+    ),
+    op(
+        "get",
+        t!("/feeds/{name}"),
+        "A feed's newest items (at most http.max_feed_items), oldest first.",
+        Input::None,
+        200,
+    ),
+    op(
+        "get",
+        t!("/feeds/{name}/events"),
+        "The feed's changes as Server-Sent Events (event: publish|edit|retract|position; id: item id; data: {\"id\",\"item\"}). Honours Last-Event-ID.",
+        Input::None,
+        200,
+    ),
+    op(
+        "post",
+        t!("/invoke"),
+        "Run the script's onRequest with the JSON body; answers its JSON value. 504 on timeout, 503 when the runner cannot be reached.",
+        Input::Json,
+        200,
+    ),
 ];
 
 fn error_response(description: &str) -> Value {
@@ -129,14 +243,23 @@ pub fn document() -> Value {
             },
         );
         if o.auth {
-            responses.insert("401".into(), error_response("no token, or an unknown or revoked one"));
+            responses.insert(
+                "401".into(),
+                error_response("no token, or an unknown or revoked one"),
+            );
             if o.path.contains("{address}") {
-                responses.insert("404".into(), error_response("no such thwonk, or another owner's"));
+                responses.insert(
+                    "404".into(),
+                    error_response("no such thwonk, or another owner's"),
+                );
             }
         }
         if o.input != Input::None {
             responses.insert("400".into(), error_response("malformed input"));
-            responses.insert("413".into(), error_response("body larger than http.max_body_bytes"));
+            responses.insert(
+                "413".into(),
+                error_response("body larger than http.max_body_bytes"),
+            );
         }
         let parameters: Vec<Value> = o
             .path
@@ -164,9 +287,7 @@ pub fn document() -> Value {
                 }});
             }
         }
-        let entry = paths
-            .entry(o.path.to_string())
-            .or_insert_with(|| json!({}));
+        let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
         entry[o.method] = operation;
     }
     json!({

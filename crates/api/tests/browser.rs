@@ -50,12 +50,19 @@ async fn next_line(rx: &mut mpsc::UnboundedReceiver<String>, what: &str) -> Stri
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_eventsource_receives_a_feeds_events() {
     if !Path::new(CHROMIUM).exists() {
-        eprintln!("SKIPPED: {CHROMIUM} is missing (scripts/install-test-deps.sh installs chromium)");
+        eprintln!(
+            "SKIPPED: {CHROMIUM} is missing (scripts/install-test-deps.sh installs chromium)"
+        );
         return;
     }
     let s = Server::start().await;
     let r = s
-        .req("PUT", "/v1/thwonks/web@example.org/script", Some(&s.alice), b"export function onMessage() {}")
+        .req(
+            "PUT",
+            "/v1/thwonks/web@example.org/script",
+            Some(&s.alice),
+            b"export function onMessage() {}",
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.error_message());
     let t = s
@@ -102,8 +109,18 @@ es.onerror = () => report("error");
         .expect("start chromium");
 
     let first = next_line(&mut reports, "the stream opening").await;
-    assert!(first.starts_with("GET /open "), "the browser reported {first:?}");
-    publish_by_run(&s.store, &s.redis, &t.id, "web@example.org/news", &[("w1", "hello browser")]).await;
+    assert!(
+        first.starts_with("GET /open "),
+        "the browser reported {first:?}"
+    );
+    publish_by_run(
+        &s.store,
+        &s.redis,
+        &t.id,
+        "web@example.org/news",
+        &[("w1", "hello browser")],
+    )
+    .await;
     let got = next_line(&mut reports, "the event").await;
     let _ = browser.kill().await;
     assert!(

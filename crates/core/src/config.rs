@@ -326,7 +326,10 @@ impl Config {
             ));
         }
         if self.http.sandbox_workers == 0 {
-            return Err(ConfigError::new("http.sandbox_workers", "must be at least 1"));
+            return Err(ConfigError::new(
+                "http.sandbox_workers",
+                "must be at least 1",
+            ));
         }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
         {

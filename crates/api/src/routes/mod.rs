@@ -30,7 +30,10 @@ pub fn router(state: ApiState) -> Router {
         .route(t, get(thwonks::show).delete(thwonks::delete))
         .route(&format!("{t}/disable"), post(thwonks::disable))
         .route(&format!("{t}/enable"), post(thwonks::enable))
-        .route(&format!("{t}/script"), get(scripts::active).put(scripts::deploy))
+        .route(
+            &format!("{t}/script"),
+            get(scripts::active).put(scripts::deploy),
+        )
         .route(&format!("{t}/versions"), get(scripts::versions))
         .route(&format!("{t}/versions/{{version}}"), get(scripts::version))
         .route(&format!("{t}/rollback"), post(scripts::rollback))

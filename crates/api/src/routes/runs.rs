@@ -47,7 +47,9 @@ pub async fn list(
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let limit = q.limit.unwrap_or(20).clamp(1, MAX_RUNS_PER_PAGE);
     let runs = state.store.list_runs(&t.id, limit).await?;
-    Ok(Json(json!({"runs": runs.iter().map(view).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"runs": runs.iter().map(view).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn show(

@@ -42,11 +42,16 @@ fn refused(e: DeployError) -> ApiError {
             err.position = Some((line, column));
             err
         }
-        DeployError::Sandbox(e) => ApiError::unavailable("no sandbox worker could check the script", e),
+        DeployError::Sandbox(e) => {
+            ApiError::unavailable("no sandbox worker could check the script", e)
+        }
     }
 }
 
-async fn checked(state: &ApiState, source: String) -> Result<(String, thwonk_sandbox::ScriptInfo), ApiError> {
+async fn checked(
+    state: &ApiState,
+    source: String,
+) -> Result<(String, thwonk_sandbox::ScriptInfo), ApiError> {
     let (pool, limits) = (state.pool.clone(), state.config.limits.clone());
     blocking(move || check_script(&pool, &source, &limits).map(|info| (source, info)))
         .await?
@@ -105,7 +110,11 @@ pub async fn deploy(
             "schedule not registered now ({e}); runners register it within schedules.sync_interval_ms"
         ));
     }
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
         status,
         Json(json!({
@@ -213,7 +222,11 @@ pub async fn dry_run(
                 .store
                 .active_script(&t.id)
                 .await?
-                .ok_or_else(|| ApiError::conflict(format!("{addr} has no script yet: deploy one or pass \"script\"")))?
+                .ok_or_else(|| {
+                    ApiError::conflict(format!(
+                        "{addr} has no script yet: deploy one or pass \"script\""
+                    ))
+                })?
                 .source
         }
     };

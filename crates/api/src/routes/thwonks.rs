@@ -61,7 +61,9 @@ pub async fn create(
         ),
         (Caller::Admin, None) => None,
         (Caller::Owner { .. }, Some(_)) => {
-            return Err(ApiError::forbidden("only an admin can choose a thwonk's owner"));
+            return Err(ApiError::forbidden(
+                "only an admin can choose a thwonk's owner",
+            ));
         }
         (Caller::Owner { user_id }, None) => Some(user_id.clone()),
     };

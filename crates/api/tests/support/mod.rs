@@ -101,7 +101,13 @@ impl Server {
     }
 
     /// One request; `token` as a bearer token.
-    pub async fn req(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Response {
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> Response {
         let stream = TcpStream::connect(self.addr).await.unwrap();
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![("Content-Type", "application/json")];
@@ -118,7 +124,12 @@ impl Server {
     }
 
     /// Open an event stream the way a browser's EventSource does.
-    pub async fn events(&self, path: &str, token: Option<&str>, last_event_id: Option<&str>) -> EventStream {
+    pub async fn events(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> EventStream {
         EventStream::open(self.addr, path, token, last_event_id)
             .await
             .unwrap()
@@ -133,7 +144,13 @@ impl Drop for Server {
 
 /// A committed run of `thwonk_id` that publishes `items` (id, item) to its feed `feed`
 /// (`ADDRESS/NAME`), then applied to Redis as the runner does after a commit.
-pub async fn publish_by_run(store: &Store, redis: &Redis, thwonk_id: &str, feed: &str, items: &[(&str, &str)]) -> String {
+pub async fn publish_by_run(
+    store: &Store,
+    redis: &Redis,
+    thwonk_id: &str,
+    feed: &str,
+    items: &[(&str, &str)],
+) -> String {
     let run_id = thwonk_core::ids::new_id();
     let commit = thwonk_store::RunCommit {
         run: thwonk_store::RunRecord {

@@ -19,11 +19,18 @@ async fn tokens_are_found_by_hash_until_revoked(store: Store) {
     assert_eq!((found.id, found.role), (u.id.clone(), Role::Owner));
     assert!(store.user_by_token_hash("h2").await.unwrap().is_none());
     let listed = store.list_tokens().await.unwrap();
-    assert!(listed[0].last_used_at_ms.is_some(), "a lookup records the use");
+    assert!(
+        listed[0].last_used_at_ms.is_some(),
+        "a lookup records the use"
+    );
     assert!(store.revoke_token(&t.id).await.unwrap());
     assert!(!store.revoke_token(&t.id).await.unwrap(), "already revoked");
     assert!(store.user_by_token_hash("h1").await.unwrap().is_none());
-    assert!(store.list_tokens().await.unwrap()[0].revoked_at_ms.is_some());
+    assert!(
+        store.list_tokens().await.unwrap()[0]
+            .revoked_at_ms
+            .is_some()
+    );
 }
 
 async fn user_names_are_unique(store: Store) {
@@ -55,17 +62,35 @@ async fn create_thwonk_settles_the_owner_once(store: Store) {
 
 async fn a_version_can_be_made_active_again(store: Store) {
     let a = addr("v@example.org");
-    let first = store.deploy_script(&a, "v1", Some("0 * * * *")).await.unwrap();
+    let first = store
+        .deploy_script(&a, "v1", Some("0 * * * *"))
+        .await
+        .unwrap();
     store.deploy_script(&a, "v2", None).await.unwrap();
     let id = first.thwonk.id;
     let versions = store.list_script_versions(&id).await.unwrap();
-    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
     let t = store.activate_version(&id, 1).await.unwrap();
-    assert_eq!((t.active_version, t.schedule.as_deref()), (Some(1), Some("0 * * * *")));
-    assert_eq!(store.active_script(&id).await.unwrap().unwrap().source, "v1");
+    assert_eq!(
+        (t.active_version, t.schedule.as_deref()),
+        (Some(1), Some("0 * * * *"))
+    );
+    assert_eq!(
+        store.active_script(&id).await.unwrap().unwrap().source,
+        "v1"
+    );
     let missing = store.activate_version(&id, 7).await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
-    assert_eq!(store.thwonk(&id).await.unwrap().unwrap().active_version, Some(1));
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    assert_eq!(
+        store.thwonk(&id).await.unwrap().unwrap().active_version,
+        Some(1)
+    );
 }
 
 async fn delete_thwonk_takes_everything_it_owns(store: Store) {
@@ -73,7 +98,12 @@ async fn delete_thwonk_takes_everything_it_owns(store: Store) {
     let keep = thwonk(&store, "kept@example.org").await;
     for th in [&t, &keep] {
         let m = one_message(&store, &th.id).await;
-        let commit = ok_commit(&th.id, Some(&m), vec![write("a.txt", "A")], vec![mail("x@example.net")]);
+        let commit = ok_commit(
+            &th.id,
+            Some(&m),
+            vec![write("a.txt", "A")],
+            vec![mail("x@example.net")],
+        );
         store.commit_run(&commit).await.unwrap();
     }
     assert!(store.delete_thwonk(&t.id).await.unwrap());
