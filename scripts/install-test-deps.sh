@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what the tests of examples/workers/ need (tests/workers.rs): redis-py for the Python
-# worker and node-redis for the Node worker. Idempotent; Debian/Ubuntu, as root or with sudo.
+# worker and node-redis for the Node worker; Chromium for the browser EventSource test
+# (crates/api/tests/browser.rs). Idempotent; Debian/Ubuntu, as root or with sudo.
 # Never fails the suite: when something cannot be installed it says so, and those tests print
 # SKIPPED instead of running.
 set -u
@@ -39,6 +40,18 @@ if [ ! -d examples/workers/node/node_modules/redis ]; then
     echo "installing node-redis in examples/workers/node" >&2
     (cd examples/workers/node && npm ci --no-audit --no-fund --loglevel=error) \
       || warn "npm ci in examples/workers/node failed: the Node worker tests will be skipped"
+  fi
+fi
+
+# Chromium: crates/api/tests/browser.rs follows a feed with a real EventSource in it.
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (for the browser EventSource test)" >&2
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $SUDO apt-get install -y -qq chromium >/dev/null; } \
+      || warn "apt-get install chromium failed: the browser EventSource test will be skipped"
+  else
+    warn "no apt-get: install chromium as /usr/bin/chromium, or the browser EventSource test is skipped"
   fi
 fi
 exit 0

@@ -2,21 +2,28 @@
 //!
 //! - `serve` runs every role in one process (the embedded default: SQLite in the data
 //!   directory and a private redis-server child); `ingress`, `runner`, `egress` run one role.
-//! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks through the database.
+//! - `api` runs the HTTP API alone (with the admin socket).
+//! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks: through a running daemon's
+//!   admin socket when one answers ([`remote`]), else the database directly.
+//! - `user`, `token` manage the HTTP API's users and tokens ([`users`]), in the database.
 //! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
 //! - `tls-selfsigned` writes a development certificate and key for STARTTLS.
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
-//! [`jobs`] the job-queue command; [`metrics_http`] serves `/metrics` for single roles.
+//! [`remote`] their admin-socket path; [`users`] users and tokens; [`jobs`] the job-queue
+//! command; [`metrics_http`] serves `/metrics` for single roles; [`notify`] tells systemd
+//! when the daemon is ready; [`probe`] is the health check.
 
 mod jobs;
 mod manage;
 mod metrics_http;
 mod notify;
 mod probe;
+mod remote;
 mod serve;
 mod tls_selfsigned;
+mod users;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +58,18 @@ enum Command {
     Runner,
     /// Run only the egress (outgoing mail).
     Egress,
+    /// Run only the HTTP API (http.listen) and the admin socket ({data_dir}/admin.sock).
+    Api,
+    /// Users of the HTTP API.
+    User {
+        #[command(subcommand)]
+        action: users::UserAction,
+    },
+    /// API tokens: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: users::TokenAction,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Check a script and make it the active version of ADDRESS (creating the thwonk).
@@ -149,6 +168,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             .map(|_| ok),
         Command::Runner => rt.block_on(serve::serve(config, Roles::RUNNER)).map(|_| ok),
         Command::Egress => rt.block_on(serve::serve(config, Roles::EGRESS)).map(|_| ok),
+        Command::Api => rt.block_on(serve::serve(config, Roles::API)).map(|_| ok),
+        Command::User { action } => rt.block_on(users::user(&config, action)).map(|_| ok),
+        Command::Token { action } => rt.block_on(users::token(&config, action)).map(|_| ok),
         Command::Migrate => rt.block_on(manage::migrate(&config)).map(|_| ok),
         Command::Deploy { address, script } => {
             rt.block_on(manage::deploy(&config, &address, &script))

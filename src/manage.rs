@@ -1,5 +1,6 @@
-//! Management commands: they talk to the database directly, so they work with or without a
-//! running daemon (SQLite in WAL mode and PostgreSQL both allow it).
+//! Management commands: through a running daemon's admin socket when one answers
+//! ([`crate::remote`]), else to the database directly, so they work with or without a running
+//! daemon (SQLite in WAL mode and PostgreSQL both allow it).
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -21,7 +22,7 @@ pub enum FilesAction {
     Rm { path: String },
 }
 
-async fn open(config: &Config) -> Result<Store> {
+pub(crate) async fn open(config: &Config) -> Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let store = Store::connect_with(
@@ -49,26 +50,24 @@ pub async fn migrate(config: &Config) -> Result<()> {
 }
 
 pub async fn deploy(config: &Config, address: &str, script: &Path) -> Result<ExitCode> {
+    if let Some(c) = crate::remote::client(config).await {
+        return crate::remote::deploy(&c, address, script).await;
+    }
     let address = Address::parse(address)?;
     let source = std::fs::read_to_string(script)
         .with_context(|| format!("cannot read {}", script.display()))?;
     // Parsing a hostile script can crash Boa: it happens in a sandbox worker, as runs do.
+    // The same checks as the HTTP API's deploy (thwonk_api::deploy).
     let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
-    let info = match pool.check(&source, &config.limits)? {
+    let info = match thwonk_api::deploy::check_script(&pool, &source, &config.limits) {
         Ok(info) => info,
-        Err(e) => {
+        Err(e @ thwonk_api::deploy::DeployError::Refused { .. }) => {
             eprintln!("{}:{e}", script.display());
             eprintln!("deploy refused: the script was not changed");
             return Ok(ExitCode::FAILURE);
         }
+        Err(e) => return Err(e.into()),
     };
-    if let Some(expr) = &info.schedule
-        && let Err(e) = thwonk_core::cron::Cron::parse(expr)
-    {
-        eprintln!("{}: schedule: {e}", script.display());
-        eprintln!("deploy refused: the script was not changed");
-        return Ok(ExitCode::FAILURE);
-    }
     if !config.accepts_domain(address.domain()) {
         eprintln!(
             "warning: {} is not in smtp.domains; the ingress refuses mail for it",
@@ -120,6 +119,9 @@ async fn register_schedule(config: &Config, thwonk: &Thwonk) {
 }
 
 pub async fn list(config: &Config) -> Result<()> {
+    if let Some(c) = crate::remote::client(config).await {
+        return crate::remote::list(&c).await;
+    }
     let store = open(config).await?;
     let thwonks = store.list_thwonks().await?;
     if thwonks.is_empty() {
@@ -142,6 +144,9 @@ pub async fn list(config: &Config) -> Result<()> {
 }
 
 pub async fn runs(config: &Config, address: &str, limit: i64, json: bool) -> Result<()> {
+    if let Some(c) = crate::remote::client(config).await {
+        return crate::remote::runs(&c, address, limit, json).await;
+    }
     let store = open(config).await?;
     let t = thwonk(&store, address).await?;
     let runs = store.list_runs(&t.id, limit).await?;
@@ -190,6 +195,9 @@ pub async fn runs(config: &Config, address: &str, limit: i64, json: bool) -> Res
 
 pub async fn files(config: &Config, address: &str, action: FilesAction) -> Result<ExitCode> {
     use thwonk_core::vfs::{normalize_path, normalize_prefix};
+    if let Some(c) = crate::remote::client(config).await {
+        return crate::remote::files(&c, address, action).await;
+    }
     let store = open(config).await?;
     let t = thwonk(&store, address).await?;
     match action {
@@ -316,7 +324,7 @@ fn first_to(headers: &[(String, String)]) -> Option<Address> {
     })
 }
 
-fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| ms.to_string())

@@ -1,4 +1,5 @@
-//! Wiring the roles together: one process runs any subset of ingress, runner and egress.
+//! Wiring the roles together: one process runs any subset of ingress, runner, egress and the
+//! HTTP API (with the admin socket).
 //!
 //! Start-up order follows the data flow's needs: Redis (the private server when none is
 //! configured), the database with its migrations, then the roles. Shutdown (SIGTERM or
@@ -21,6 +22,8 @@ pub struct Roles {
     pub ingress: bool,
     pub runner: bool,
     pub egress: bool,
+    /// The HTTP API on `http.listen` and the admin socket `{data_dir}/admin.sock`.
+    pub api: bool,
 }
 
 impl Roles {
@@ -28,21 +31,31 @@ impl Roles {
         ingress: true,
         runner: true,
         egress: true,
+        api: true,
     };
     pub const INGRESS: Roles = Roles {
         ingress: true,
         runner: false,
         egress: false,
+        api: false,
     };
     pub const RUNNER: Roles = Roles {
         ingress: false,
         runner: true,
         egress: false,
+        api: false,
     };
     pub const EGRESS: Roles = Roles {
         ingress: false,
         runner: false,
         egress: true,
+        api: false,
+    };
+    pub const API: Roles = Roles {
+        ingress: false,
+        runner: false,
+        egress: false,
+        api: true,
     };
 }
 
@@ -150,10 +163,14 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let (redis, token) = (redis.clone(), shutdown.clone());
         tokio::spawn(crate::metrics_http::serve(listener, redis, token));
     }
+    if roles.api {
+        spawn_api(&config, &store, &redis, &shutdown, &mut roles_running).await?;
+    }
     info!(
         ingress = roles.ingress,
         runner = roles.runner,
         egress = roles.egress,
+        api = roles.api,
         data_dir = %config.data_dir.display(),
         "thwonk ready"
     );
@@ -222,6 +239,41 @@ async fn abandon(roles: &mut tokio::task::JoinSet<Result<()>>, grace: std::time:
     );
     roles.abort_all();
     while roles.join_next().await.is_some() {}
+}
+
+/// The HTTP API on `http.listen` and the same API on the admin socket.
+async fn spawn_api(
+    config: &Arc<Config>,
+    store: &Store,
+    redis: &Redis,
+    shutdown: &CancellationToken,
+    roles_running: &mut tokio::task::JoinSet<Result<()>>,
+) -> Result<()> {
+    let state = thwonk_api::ApiState::new(
+        store.clone(),
+        redis.clone(),
+        config.clone(),
+        shutdown.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(config.http_listen())
+        .await
+        .with_context(|| format!("http.listen: cannot listen on {}", config.http.listen))?;
+    info!(addr = %listener.local_addr()?, "HTTP API listening");
+    let socket = thwonk_api::admin_socket::socket_path(&config.data_dir);
+    let admin = thwonk_api::admin_socket::bind(&socket).await?;
+    info!(socket = %socket.display(), "admin socket listening");
+    let tcp_state = state.clone();
+    roles_running.spawn(async move {
+        thwonk_api::serve_tcp(listener, tcp_state)
+            .await
+            .context("HTTP API")
+    });
+    roles_running.spawn(async move {
+        thwonk_api::admin_socket::serve(admin, socket, state)
+            .await
+            .context("admin socket")
+    });
+    Ok(())
 }
 
 async fn watch_signals(shutdown: CancellationToken) {

@@ -149,6 +149,15 @@ impl EgressConfig {
 pub struct HttpConfig {
     /// Address the HTTP API listens on.
     pub listen: String,
+    /// Largest request body, bytes (larger: 413). At least `limits.file_max_bytes`, so a
+    /// file that fits the VFS can be uploaded.
+    pub max_body_bytes: u64,
+    /// Sandbox workers that check deployed scripts and run dry runs for the API.
+    pub sandbox_workers: u32,
+    /// Seconds between keep-alive comments on an idle Server-Sent Events stream.
+    pub sse_keep_alive_secs: u64,
+    /// Items `GET /v1/thwonks/{address}/feeds/{name}` returns at most (the newest).
+    pub max_feed_items: u64,
 }
 
 /// Job queues on Redis: when a claimed job counts as abandoned, and when it is given up on.
@@ -368,6 +377,10 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8025".into(),
+            max_body_bytes: 2 * 1024 * 1024,
+            sandbox_workers: 2,
+            sse_keep_alive_secs: 15,
+            max_feed_items: 1000,
         }
     }
 }
@@ -444,6 +457,21 @@ impl Config {
             return Err(ConfigError::new(
                 "invoke.max_body_depth",
                 format!("must be between 1 and {MAX_INVOKE_BODY_DEPTH}"),
+            ));
+        }
+        if self.http.max_body_bytes < self.limits.file_max_bytes {
+            return Err(ConfigError::new(
+                "http.max_body_bytes",
+                format!(
+                    "must be at least limits.file_max_bytes ({}), or files that fit cannot be uploaded",
+                    self.limits.file_max_bytes
+                ),
+            ));
+        }
+        if self.http.sandbox_workers == 0 {
+            return Err(ConfigError::new(
+                "http.sandbox_workers",
+                "must be at least 1",
             ));
         }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)

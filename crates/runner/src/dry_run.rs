@@ -86,6 +86,13 @@ pub struct DryRun<'a> {
 
 /// Run `script` once on the message (blocking; call from a plain thread).
 pub fn dry_run(d: &DryRun<'_>) -> RunOutcome {
+    dry_run_with_vfs(d, &mut DirVfs::new(d.files.clone()))
+}
+
+/// [`dry_run`] with the script's file reads served by `vfs` instead of `d.files` (the HTTP
+/// API's dry run reads the thwonk's own files, read-only, through
+/// [`crate::vfs::StoreVfs`]). Blocking: call from a blocking thread.
+pub fn dry_run_with_vfs(d: &DryRun<'_>, vfs: &mut dyn thwonk_core::run::VfsReader) -> RunOutcome {
     let now = now_ms();
     let recipients = vec![d.address.to_string()];
     let view = thwonk_mail::parse_message(
@@ -110,6 +117,6 @@ pub fn dry_run(d: &DryRun<'_>) -> RunOutcome {
         limits: d.limits.clone(),
     };
     d.pool
-        .run(&req, &mut DirVfs::new(d.files.clone()))
+        .run(&req, vfs)
         .unwrap_or_else(|e| RunOutcome::failed(ErrorKind::Internal, e.to_string()))
 }

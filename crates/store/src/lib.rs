@@ -20,6 +20,7 @@
 //! - `lease`: the per-thwonk run lease that serialises runs across runner processes.
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
+//! - `users`: users, API tokens (stored hashed) and who owns a thwonk, for the HTTP API.
 //! - `outbox`: outgoing mail and its delivery state, for egress.
 //! - `deliveries`: per-recipient delivery state, recording one delivery attempt (with its DSN
 //!   and bounce records) in one transaction, and bounce records.
@@ -43,6 +44,7 @@ mod runs;
 mod schedules;
 pub mod scratch;
 mod thwonks;
+mod users;
 mod vfs;
 
 pub use connect::SQLITE_BUSY_TIMEOUT;
@@ -50,6 +52,7 @@ pub use deliveries::{Attempt, Bounce, NewBounce, RecipientState, RecipientUpdate
 pub use feeds::PendingFeedOp;
 pub use messages::{MessageState, QueuedMessageRef};
 pub use schedules::ThwonkSchedule;
+pub use users::{ApiToken, Role, User};
 
 use thwonk_core::Address;
 use thwonk_core::run::{FeedOp, LogLine, VfsOp};
@@ -78,6 +81,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -178,4 +178,78 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Every version of a thwonk's script, newest first.
+    pub async fn list_script_versions(&self, thwonk_id: &str) -> Result<Vec<ScriptVersion>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            script_columns!(),
+            " FROM script_versions WHERE thwonk_id = $1 ORDER BY version DESC"
+        ))
+        .bind(thwonk_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::script)
+        .collect()
+    }
+
+    /// Make an existing version the active one again (and its schedule the thwonk's).
+    /// `NotFound` when the thwonk has no such version. Returns the thwonk as it is now.
+    pub async fn activate_version(&self, thwonk_id: &str, version: i64) -> Result<Thwonk> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE thwonks SET active_version = s.version, schedule = s.schedule \
+             FROM (SELECT version, schedule FROM script_versions \
+                   WHERE thwonk_id = $1 AND version = $2) AS s WHERE thwonks.id = $1",
+        )
+        .bind(thwonk_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(StoreError::NotFound(format!(
+                "version {version} of thwonk {thwonk_id}"
+            )));
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            thwonk_columns!(),
+            " FROM thwonks WHERE id = $1"
+        ))
+        .bind(thwonk_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let thwonk = rows::thwonk(&row)?;
+        tx.commit().await?;
+        Ok(thwonk)
+    }
+
+    /// Delete a thwonk with everything that is its own (versions, messages, runs, files,
+    /// outbox rows, feed operations, ticks). False when it did not exist.
+    ///
+    /// Rows that point at runs without cascading (messages.run_id, outbox, feed_ops,
+    /// schedule_ticks) go first, then the runs, then the thwonk, whose cascade takes the rest.
+    pub async fn delete_thwonk(&self, thwonk_id: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        for sql in [
+            "DELETE FROM schedule_ticks WHERE thwonk_id = $1",
+            "DELETE FROM feed_ops WHERE thwonk_id = $1",
+            "DELETE FROM outbox WHERE thwonk_id = $1",
+            "DELETE FROM messages WHERE thwonk_id = $1",
+            "DELETE FROM runs WHERE thwonk_id = $1",
+            "DELETE FROM script_versions WHERE thwonk_id = $1",
+            "DELETE FROM vfs_files WHERE thwonk_id = $1",
+        ] {
+            sqlx::query(sql).bind(thwonk_id).execute(&mut *tx).await?;
+        }
+        let gone = sqlx::query("DELETE FROM thwonks WHERE id = $1")
+            .bind(thwonk_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone > 0)
+    }
 }

@@ -12,4 +12,5 @@ mod messages;
 mod outbox;
 mod runs;
 mod thwonks;
+mod users;
 mod vfs;

@@ -1,0 +1,82 @@
+//! Thwonk's HTTP API: thwonks, scripts, runs, files and feeds over JSON under `/v1` (axum),
+//! with bearer-token auth, and the same API on the admin socket for the CLI.
+//!
+//! - [`routes`]: the router and one file per resource (`thwonks`, `scripts` (deploy,
+//!   versions, rollback, dry run), `runs`, `files`, `feeds` (items and Server-Sent Events),
+//!   `invoke`, `health`).
+//! - [`auth`]: tokens (`thw_…`, stored as SHA-256), roles (admin, owner) and the [`Caller`]
+//!   extractor; another owner's thwonk answers `404`.
+//! - [`error`]: the one error type, rendered as `{"error": {"code", "message"}}`.
+//! - [`extract`]: body, JSON, path and query extractors that fail in that shape (`400`,
+//!   `413`).
+//! - [`deploy`]: the deploy checks shared with `thwonk deploy` (sandbox check, cron).
+//! - [`openapi`]: the OpenAPI document at `/v1/openapi.json`.
+//! - [`admin_socket`]: the API on `{data_dir}/admin.sock` (0600, trusted as admin).
+//! - [`client`]: a small HTTP/1.1 client for that socket (the CLI) and tests.
+//!
+//! Not for: running scripts for mail (the runner) or storing anything itself (the store).
+//!
+//! Limits are configuration (`[http]`: `max_body_bytes`, `sandbox_workers`,
+//! `sse_keep_alive_secs`, `max_feed_items`; `[limits]` for scripts and files).
+
+pub mod admin_socket;
+pub mod auth;
+pub mod client;
+pub mod deploy;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+
+pub use auth::Caller;
+pub use error::ApiError;
+pub use routes::router;
+
+use std::sync::Arc;
+use thwonk_core::Config;
+use thwonk_sandbox::WorkerPool;
+use thwonk_store::Store;
+use thwonk_thoonk::Redis;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler can reach (cheap to clone).
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub redis: Redis,
+    pub config: Arc<Config>,
+    /// Sandbox workers for deploy checks and dry runs (`http.sandbox_workers`).
+    pub pool: WorkerPool,
+    /// Cancelled at shutdown: open event streams end so the server can stop.
+    pub shutdown: CancellationToken,
+}
+
+impl ApiState {
+    /// State whose sandbox workers are this executable (`thwonk __sandbox-worker`).
+    pub fn new(
+        store: Store,
+        redis: Redis,
+        config: Arc<Config>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let pool = WorkerPool::new(
+            config.http.sandbox_workers as usize,
+            config.limits.memory_mib,
+        );
+        ApiState {
+            store,
+            redis,
+            config,
+            pool,
+            shutdown,
+        }
+    }
+}
+
+/// Serve the API on a TCP listener until `state.shutdown`.
+pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

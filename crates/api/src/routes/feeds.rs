@@ -1,0 +1,226 @@
+//! `.../feeds/{name}`: a feed's items, and `.../feeds/{name}/events`: its changes, live, as
+//! Server-Sent Events a browser's `EventSource` can follow.
+//!
+//! `{name}` is what the script passes to `thwonk.feed(name)`; the Thoonk feed is
+//! `ADDRESS/NAME` (`thwonk_runner::feeds::thoonk_feed_name`), and its events arrive on Redis
+//! pub/sub (`event.feed.publish:ADDRESS/NAME`, ...; the channel names live in `thwonk-thoonk`).
+//!
+//! Each SSE event is named after the change (`publish`, `edit`, `retract`, `position`), has
+//! the item's id as its `id:` line and a JSON `data:` line `{"id", "item"}`. A pub/sub
+//! connection does not reconnect by itself: when it drops, this one subscribes again (backing
+//! off while Redis is away) and then sends, as `publish` events, the items published after the
+//! last id it sent, so a blip loses nothing that is still in the feed. A client that
+//! reconnects with `Last-Event-ID` gets the same catch-up. Comments keep idle streams alive
+//! (`http.sse_keep_alive_secs`). A browser page on any origin may follow a stream
+//! (`Access-Control-Allow-Origin: *`, with the token in `?access_token=`: no cookies).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::time::Duration;
+use thwonk_thoonk::{Feed, Redis, Subscription};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::visible_thwonk;
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+
+/// Longest feed name, bytes (as the script API allows).
+const MAX_FEED_NAME_BYTES: usize = 128;
+/// Events buffered for one slow client before its stream waits.
+const STREAM_BUFFER: usize = 64;
+/// Re-subscribing after a lost connection waits this long at first, doubling up to the cap.
+const RESUBSCRIBE_FIRST: Duration = Duration::from_millis(100);
+const RESUBSCRIBE_CAP: Duration = Duration::from_secs(5);
+
+/// Feed names as scripts may spell them: 1 to 128 of `A-Z a-z 0-9 - _ . @`.
+fn feed_name(name: &str) -> Result<&str, ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_FEED_NAME_BYTES
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(ApiError::bad_request(
+            "bad_feed",
+            format!("feed name {name:?}: use 1 to {MAX_FEED_NAME_BYTES} of A-Z a-z 0-9 - _ . @"),
+        ))
+    }
+}
+
+/// The newest items (at most `http.max_feed_items`), oldest first.
+pub async fn items(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((addr, name)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let feed = thwonk_runner::feeds::thoonk_feed_name(&t, feed_name(&name)?);
+    let mut items = Feed::new(&state.redis, &feed)
+        .all()
+        .await
+        .map_err(|e| ApiError::unavailable("cannot read the feed from Redis", e))?;
+    let max = usize::try_from(state.config.http.max_feed_items).unwrap_or(usize::MAX);
+    let skip = items.len().saturating_sub(max);
+    items.drain(..skip);
+    Ok(Json(json!({"feed": name, "items": items})))
+}
+
+pub async fn events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((addr, name)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<
+    (
+        [(HeaderName, &'static str); 1],
+        Sse<impl Stream<Item = Result<Event, Infallible>>>,
+    ),
+    ApiError,
+> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let feed = thwonk_runner::feeds::thoonk_feed_name(&t, feed_name(&name)?);
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Subscribed before the response starts: every change after it is delivered.
+    let sub = Subscription::feed(&state.redis, &feed)
+        .await
+        .map_err(|e| ApiError::unavailable("cannot follow the feed on Redis", e))?;
+    let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(follow(
+        state.redis.clone(),
+        feed,
+        sub,
+        last_id,
+        tx,
+        state.shutdown.clone(),
+    ));
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    let keep_alive = Duration::from_secs(state.config.http.sse_keep_alive_secs.max(1));
+    // Any origin may read the stream: it carries no cookies, only the token it was given.
+    Ok((
+        [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)),
+    ))
+}
+
+/// SSE `id`/`event` values may not hold line breaks or NUL (axum panics on them); ids from a
+/// foreign publisher could.
+fn clean(s: &str) -> bool {
+    !s.contains(['\r', '\n', '\0'])
+}
+
+fn sse_event(kind: &str, id: &str, item: Option<&str>) -> Event {
+    let mut event = Event::default().data(json!({"id": id, "item": item}).to_string());
+    if clean(kind) {
+        event = event.event(kind);
+    }
+    if clean(id) {
+        event = event.id(id);
+    }
+    event
+}
+
+/// Forward the subscription's events until the client leaves or the server shuts down.
+async fn follow(
+    redis: Redis,
+    feed: String,
+    mut sub: Subscription,
+    mut last_id: Option<String>,
+    tx: mpsc::Sender<Event>,
+    shutdown: CancellationToken,
+) {
+    if catch_up(&redis, &feed, &mut last_id, &tx).await.is_err() {
+        return;
+    }
+    loop {
+        let next = tokio::select! {
+            _ = tx.closed() => return,
+            _ = shutdown.cancelled() => return,
+            next = sub.next() => next,
+        };
+        match next {
+            Some(e) => {
+                let event = sse_event(&e.kind, &e.id, e.data.as_deref());
+                last_id = Some(e.id);
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            None => {
+                tracing::warn!(feed = %feed, "feed subscription lost; subscribing again");
+                let Some(again) = resubscribe(&redis, &feed, &tx, &shutdown).await else {
+                    return;
+                };
+                sub = again;
+                if catch_up(&redis, &feed, &mut last_id, &tx).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn resubscribe(
+    redis: &Redis,
+    feed: &str,
+    tx: &mpsc::Sender<Event>,
+    shutdown: &CancellationToken,
+) -> Option<Subscription> {
+    let mut wait = RESUBSCRIBE_FIRST;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return None,
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match Subscription::feed(redis, feed).await {
+            Ok(sub) => return Some(sub),
+            Err(e) => {
+                tracing::debug!(feed = %feed, error = %e, "cannot subscribe yet");
+                wait = (wait * 2).min(RESUBSCRIBE_CAP);
+            }
+        }
+    }
+}
+
+/// Send, as `publish` events, the items after `last_id` (nothing when there is no last id
+/// or it is no longer in the feed). Err when the client has gone.
+async fn catch_up(
+    redis: &Redis,
+    feed: &str,
+    last_id: &mut Option<String>,
+    tx: &mpsc::Sender<Event>,
+) -> Result<(), ()> {
+    let Some(after) = last_id.clone() else {
+        return Ok(());
+    };
+    let items = match Feed::new(redis, feed).all().await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::debug!(feed = %feed, error = %e, "cannot catch up");
+            return Ok(());
+        }
+    };
+    let Some(pos) = items.iter().position(|i| i.id == after) else {
+        return Ok(());
+    };
+    for item in &items[pos + 1..] {
+        tx.send(sse_event("publish", &item.id, Some(&item.item)))
+            .await
+            .map_err(|_| ())?;
+        *last_id = Some(item.id.clone());
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `/healthz` (the process answers), `/readyz` (its database and Redis answer too) and
+//! `/metrics` (Prometheus text: process counters and the queue depths). None needs a token:
+//! they say nothing about any thwonk (metrics carry no per-thwonk labels).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+    let database = state.store.thwonk("").await.is_ok();
+    let mut conn = state.redis.shared();
+    let redis = redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .is_ok();
+    let ready = database && redis;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": database,
+            "redis": redis,
+        })),
+    )
+}
+
+pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        thwonk_runner::metrics::render_all(&state.redis).await,
+    )
+}

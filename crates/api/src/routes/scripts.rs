@@ -1,0 +1,262 @@
+//! A thwonk's script: deploy (`PUT .../script`, the same checks as `thwonk deploy`), the
+//! active source, versions, rollback, and the dry run (`POST .../test`, no side effects).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use thwonk_store::ScriptVersion;
+
+use super::{address, blocking, may_see, visible_thwonk};
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::deploy::{DeployError, check_script};
+use crate::error::ApiError;
+use crate::extract::{ApiPath, Body, JsonBody};
+
+fn version_view(v: &ScriptVersion, with_source: bool) -> Value {
+    let mut out = json!({
+        "version": v.version,
+        "schedule": v.schedule,
+        "created_at_ms": v.created_at_ms,
+    });
+    if with_source {
+        out["source"] = v.source.clone().into();
+    }
+    out
+}
+
+fn refused(e: DeployError) -> ApiError {
+    match e {
+        DeployError::Refused {
+            line,
+            column,
+            message,
+        } => {
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "script_refused",
+                format!("{line}:{column}: {message}"),
+            );
+            err.position = Some((line, column));
+            err
+        }
+        DeployError::Sandbox(e) => {
+            ApiError::unavailable("no sandbox worker could check the script", e)
+        }
+    }
+}
+
+async fn checked(
+    state: &ApiState,
+    source: String,
+) -> Result<(String, thwonk_sandbox::ScriptInfo), ApiError> {
+    let (pool, limits) = (state.pool.clone(), state.config.limits.clone());
+    blocking(move || check_script(&pool, &source, &limits).map(|info| (source, info)))
+        .await?
+        .map_err(refused)
+}
+
+/// Deploy the body (the script's source, UTF-8) as the thwonk's next version, creating the
+/// thwonk (owned by the caller) when the address is free. `201` when created, else `200`.
+pub async fn deploy(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(addr): ApiPath<String>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let address = address(&addr)?;
+    let source = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("bad_body", "the script is not UTF-8 text"))?;
+    // Ownership first (cheap, and an owner must not learn whether another's script checks).
+    let created = match state.store.thwonk_by_address(&address).await? {
+        Some(t) if !may_see(&state, &caller, &t).await? => {
+            return Err(ApiError::not_found(format!("no thwonk at {address}")));
+        }
+        Some(_) => false,
+        None => true,
+    };
+    let (source, info) = checked(&state, source).await?;
+    if created {
+        // Settle who owns the address before writing a version: a racing creator wins or
+        // loses here, never after its script is in.
+        state
+            .store
+            .create_thwonk(&address, caller.owner_id())
+            .await?;
+        let t = state
+            .store
+            .thwonk_by_address(&address)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no thwonk at {address}")))?;
+        if !may_see(&state, &caller, &t).await? {
+            return Err(ApiError::not_found(format!("no thwonk at {address}")));
+        }
+    }
+    let deployed = state
+        .store
+        .deploy_script(&address, &source, info.schedule.as_deref())
+        .await?;
+    let mut warnings = Vec::new();
+    if !state.config.accepts_domain(address.domain()) {
+        warnings.push(format!(
+            "{} is not in smtp.domains; the ingress refuses mail for it",
+            address.domain()
+        ));
+    }
+    if let Err(e) = crate::deploy::register_schedule(&state.redis, &deployed.thwonk).await {
+        warnings.push(format!(
+            "schedule not registered now ({e}); runners register it within schedules.sync_interval_ms"
+        ));
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({
+            "thwonk": super::thwonks::view(&deployed.thwonk),
+            "version": deployed.version,
+            "created": created,
+            "kind": info.kind,
+            "handlers": info.handlers,
+            "schedule": info.schedule,
+            "warnings": warnings,
+        })),
+    ))
+}
+
+/// The active version, with its source.
+pub async fn active(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(addr): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let v = state
+        .store
+        .active_script(&t.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{addr} has no script yet")))?;
+    Ok(Json(version_view(&v, true)))
+}
+
+/// Every version, newest first (without sources; `GET .../versions/{n}` has one).
+pub async fn versions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(addr): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let versions = state.store.list_script_versions(&t.id).await?;
+    Ok(Json(json!({
+        "active_version": t.active_version,
+        "versions": versions.iter().map(|v| version_view(v, false)).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn version(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((addr, version)): ApiPath<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let v = state
+        .store
+        .script_version(&t.id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{addr} has no version {version}")))?;
+    Ok(Json(version_view(&v, true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    version: i64,
+}
+
+/// Make an earlier (or any existing) version active again.
+pub async fn rollback(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(addr): ApiPath<String>,
+    JsonBody(body): JsonBody<Rollback>,
+) -> Result<Json<Value>, ApiError> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let t = state.store.activate_version(&t.id, body.version).await?;
+    if let Err(e) = crate::deploy::register_schedule(&state.redis, &t).await {
+        tracing::warn!(error = %e, thwonk = %t.address, "cannot update the schedule; runners do at their next sync");
+    }
+    Ok(Json(super::thwonks::view(&t)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunRequest {
+    /// The whole message (RFC 5322 text).
+    message: String,
+    /// Envelope sender; default: none (the null sender).
+    #[serde(default)]
+    mail_from: String,
+    /// A script to try instead of the active version (checked as a deploy would be).
+    script: Option<String>,
+}
+
+/// Run the active script (or `script`) once on `message`: the run's result, what it would
+/// send, write and publish; nothing is committed, sent or published. Files are read from
+/// the thwonk's own VFS.
+pub async fn dry_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(addr): ApiPath<String>,
+    JsonBody(req): JsonBody<DryRunRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let t = visible_thwonk(&state, &caller, &addr).await?;
+    let source = match req.script {
+        Some(source) => checked(&state, source).await?.0,
+        None => {
+            state
+                .store
+                .active_script(&t.id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::conflict(format!(
+                        "{addr} has no script yet: deploy one or pass \"script\""
+                    ))
+                })?
+                .source
+        }
+    };
+    // Created here, on a runtime thread: it enters the store through this runtime's handle.
+    let mut vfs = thwonk_runner::vfs::StoreVfs::new(state.store.clone(), t.id.clone());
+    let (pool, limits) = (state.pool.clone(), state.config.limits.clone());
+    let outcome = blocking(move || {
+        thwonk_runner::dry_run::dry_run_with_vfs(
+            &thwonk_runner::dry_run::DryRun {
+                script: &source,
+                raw_message: req.message.as_bytes(),
+                address: &t.address,
+                mail_from: &req.mail_from,
+                files: None,
+                limits: &limits,
+                pool: &pool,
+            },
+            &mut vfs,
+        )
+    })
+    .await?;
+    Ok(Json(json!({
+        "status": outcome.status,
+        "error": outcome.error,
+        "sends": outcome.effects.sends,
+        "writes": outcome.effects.writes,
+        "feed_ops": outcome.effects.feed_ops,
+        "logs": outcome.logs,
+        "logs_truncated": outcome.logs_truncated,
+        "cost": outcome.cost,
+        "response": outcome.response,
+    })))
+}
