@@ -50,7 +50,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role in one process: SMTP ingress, runner and egress.
+    /// Run every role in one process: SMTP ingress, runner, egress and the HTTP API.
     Serve,
     /// Run only the SMTP ingress.
     Ingress,
