@@ -5,10 +5,12 @@
 //! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks through the database.
 //! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
+//! - `bench` is the end-to-end load tool (see BENCHMARKS.md).
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
-//! [`jobs`] the job-queue command.
+//! [`jobs`] the job-queue command; [`bench`] the load tool.
 
+mod bench;
 mod jobs;
 mod manage;
 mod serve;
@@ -73,6 +75,9 @@ enum Command {
         #[command(subcommand)]
         action: manage::FilesAction,
     },
+    /// Load test: N SMTP sessions × M messages through a daemon started for the run, against
+    /// a bare SMTP sink as the baseline; prints rates, latency and peak memory.
+    Bench(bench::BenchArgs),
     /// Run a script once on a message file: no daemon, no Redis, no database. Prints the
     /// run's result as JSON; exits 0 when the script succeeded.
     Test {
@@ -99,7 +104,13 @@ fn main() -> std::process::ExitCode {
         return thwonk_sandbox::worker::main();
     }
     let cli = Cli::parse();
-    init_logging();
+    // The load tool's own SMTP sinks would log every message they take, on the cores the
+    // daemon under test needs; it logs warnings only unless THWONK_LOG says otherwise.
+    init_logging(if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "info"
+    });
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -142,6 +153,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             .map(|_| ok),
         Command::Jobs { action } => rt.block_on(jobs::jobs(&config, action)),
         Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
+        Command::Bench(args) => rt.block_on(bench::bench(args)),
         Command::Test {
             script,
             message,
@@ -151,9 +163,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     }
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("THWONK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("THWONK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: logs captured by systemd, docker or a test stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
