@@ -121,7 +121,10 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
     rss.sample(daemon.pid);
 
     subscribe(daemon.smtp, &args, &relay).await?;
-    eprintln!("bench: {} members subscribed; loading", args.members);
+    eprintln!(
+        "bench: daemon pid {}; {} members subscribed; loading",
+        daemon.pid, args.members
+    );
 
     let sampler = {
         let pid = daemon.pid;

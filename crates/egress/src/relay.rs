@@ -2,42 +2,39 @@
 //! does the MX work. Plain SMTP for now; opportunistic STARTTLS comes with the TLS work.
 
 use crate::EgressError;
-use crate::smtp::{envelope, failure_from_lettre, for_lettre, reply_text, timed_out};
+use crate::policy::Failure;
+use crate::smtp::{envelope, session, timed_out};
 use crate::transport::{DeliveryReport, Destination, Outgoing, Transport};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 use thwonk_mail::normalize_crlf;
 
-/// Delivery to one relay, one connection per message.
+/// Delivery to one relay, one connection per message, through the same bounded session as
+/// mode mx ([`crate::smtp::session`]: TCP_NODELAY, the whole session within the timeout).
 ///
-/// lettre's pool is sized to keep no idle connection: a delivery cut off by the timeout drops
-/// lettre's future in the middle of a transaction, and lettre would park that connection for
-/// the next message (which would then send its commands into the old message's data). Reuse
-/// comes back when lettre can tell us a connection is mid-transaction.
+/// No connection is kept between messages: a delivery cut off by the timeout would leave a
+/// pooled connection in the middle of a transaction (the next message would then send its
+/// commands into the old message's data). Reuse comes back when a connection can be told
+/// to be mid-transaction.
 #[derive(Clone)]
 pub struct RelayTransport {
     relay: String,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    hello: ClientId,
     timeout: Duration,
 }
 
 impl RelayTransport {
     /// `relay` is `host:port` (`[::1]:25` for an IPv6 literal); `hello` is our EHLO name;
-    /// `timeout` bounds each whole delivery. Needs a running tokio runtime (lettre's pool
-    /// spawns a task).
+    /// `timeout` bounds each whole delivery, name lookup included.
     pub fn new(relay: &str, hello: &str, timeout: Duration) -> Result<Self, EgressError> {
         let (host, port) = split_host_port(relay)?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .hello_name(ClientId::Domain(hello.to_string()))
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new().max_size(0))
-            .build();
         Ok(RelayTransport {
             relay: relay.to_string(),
-            transport,
+            host,
+            port,
+            hello: ClientId::Domain(hello.to_string()),
             timeout,
         })
     }
@@ -58,17 +55,17 @@ impl Transport for RelayTransport {
             return report;
         };
         let raw = normalize_crlf(message.raw);
-        // lettre's own timeout covers only the connect; a server that stalls after the
-        // greeting would otherwise hold this delivery forever.
-        let result = match tokio::time::timeout(
-            self.timeout,
-            self.transport.send_raw(&env, for_lettre(&raw)),
-        )
-        .await
-        {
-            Ok(Ok(reply)) => Ok(reply_text(&reply)),
-            Ok(Err(e)) => Err(failure_from_lettre(&e)),
+        let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
+        let result = match tokio::time::timeout(self.timeout, lookup).await {
             Err(_) => Err(timed_out(self.timeout)),
+            Ok(Err(e)) => Err(Failure::Network(format!(
+                "cannot resolve {}: {e}",
+                self.relay
+            ))),
+            Ok(Ok(mut addrs)) => match addrs.next() {
+                None => Err(Failure::Network(format!("{} has no address", self.relay))),
+                Some(addr) => session(addr, &self.hello, &env, &raw, self.timeout).await,
+            },
         };
         report.destinations.push(Destination {
             name: self.relay.clone(),
@@ -79,7 +76,6 @@ impl Transport for RelayTransport {
     }
 }
 
-/// `host:port`, `[v6]:port`.
 fn split_host_port(relay: &str) -> Result<(String, u16), EgressError> {
     let bad = || EgressError::BadRelay(relay.to_string());
     let (host, port) = relay.rsplit_once(':').ok_or_else(bad)?;

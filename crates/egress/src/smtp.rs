@@ -1,5 +1,5 @@
 //! What the two SMTP modes share: building lettre envelopes, reading lettre's errors as
-//! [`Failure`]s, and one bounded SMTP session to one server address (mode mx).
+//! [`Failure`]s, and one bounded SMTP session to one server address (modes mx and relay).
 
 use crate::policy::Failure;
 use lettre::address::{Address, Envelope};
@@ -97,7 +97,15 @@ pub async fn session(
     timeout: Duration,
 ) -> Result<String, Failure> {
     let attempt = async {
-        let mut conn = AsyncSmtpConnection::connect_tokio1(addr, Some(timeout), hello, None, None)
+        // Our own socket, for TCP_NODELAY: lettre writes the body and the final "." in two
+        // writes and waits for the reply, so with Nagle on, the "." waits for the body's ACK,
+        // which the server delays (~40 ms on Linux) — every delivery paid that stall.
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| Failure::Network(format!("connect to {addr}: {e}")))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| Failure::Network(format!("TCP_NODELAY on {addr}: {e}")))?;
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), hello)
             .await
             .map_err(|e| failure_from_lettre(&e))?;
         let sent = conn.send(envelope, for_lettre(raw)).await;
