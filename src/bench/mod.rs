@@ -3,7 +3,8 @@
 //! In one run it measures a baseline and the daemon under the same SMTP load:
 //!
 //! 1. **Baseline**: N sessions × M messages against a bare SMTP sink — Thwonk's own ingress
-//!    protocol code over a sink that does no work — in this process.
+//!    protocol code over a sink that does no work — in this process, always as fast as it
+//!    answers (also with `--rate`: it is the capacity the figures are divided by).
 //! 2. **Daemon**: `thwonk serve` from this executable as a child (temp data directory, its
 //!    private Redis, SQLite unless `--database-url`), egress in relay mode to a recording
 //!    SMTP sink in this process. The script is deployed, `--members` addresses subscribe
@@ -96,7 +97,9 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
 
     // 1. The baseline: the same load against an SMTP server that does no work.
     let bare = RunningSink::start(SinkKind::Bare).await?;
-    let baseline = load(bare.addr, &args, "b").await?;
+    // Always as fast as the sink answers, also with --rate: the baseline is the capacity the
+    // daemon's figures are divided by.
+    let baseline = load(bare.addr, &args, None, "b").await?;
     drop(bare);
     eprintln!(
         "bench: baseline accepted {} in {:.2} s",
@@ -145,7 +148,7 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
         (stop, task)
     };
 
-    let loaded = load(daemon.smtp, &args, "d").await?;
+    let loaded = load(daemon.smtp, &args, args.rate, "d").await?;
     let expected = loaded.accepted.len() * per_message;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     while relay.sink.token_recipients() < expected && Instant::now() < deadline {
@@ -266,7 +269,7 @@ impl Loaded {
 }
 
 /// N sessions × M messages from the poster to the list; `tag` keeps tokens of two loads apart.
-async fn load(addr: SocketAddr, args: &BenchArgs, tag: &str) -> Result<Loaded> {
+async fn load(addr: SocketAddr, args: &BenchArgs, rate: Option<f64>, tag: &str) -> Result<Loaded> {
     let started = Instant::now();
     let text = Arc::new(post_text());
     let mut sessions = tokio::task::JoinSet::new();
@@ -274,7 +277,7 @@ async fn load(addr: SocketAddr, args: &BenchArgs, tag: &str) -> Result<Loaded> {
         let (n, m, rate, tag, text) = (
             args.sessions,
             args.messages,
-            args.rate,
+            rate,
             tag.to_string(),
             text.clone(),
         );

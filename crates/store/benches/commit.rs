@@ -57,7 +57,7 @@ fn report(engine: &str, commit: Duration, bare: Duration) {
         us(bare)
     );
     println!(
-        "  commit_run, a post to {MEMBERS} members          : {:>8.1} µs   ratio {:.2}",
+        "  commit_run, a post to {MEMBERS} members        : {:>8.1} µs   ratio {:.2}",
         us(commit),
         commit.as_secs_f64() / bare.as_secs_f64()
     );
