@@ -9,12 +9,14 @@
 //! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
 //! - `tls-selfsigned` writes a development certificate and key for STARTTLS.
+//! - `bench` is the end-to-end load tool (see BENCHMARKS.md).
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
 //! [`remote`] their admin-socket path; [`users`] users and tokens; [`jobs`] the job-queue
 //! command; [`metrics_http`] serves `/metrics` for single roles; [`notify`] tells systemd
-//! when the daemon is ready; [`probe`] is the health check.
+//! when the daemon is ready; [`probe`] is the health check; [`bench`] the load tool.
 
+mod bench;
 mod jobs;
 mod manage;
 mod metrics_http;
@@ -103,6 +105,9 @@ enum Command {
         #[arg(value_enum)]
         target: probe::Target,
     },
+    /// Load test: N SMTP sessions × M messages through a daemon started for the run, against
+    /// a bare SMTP sink as the baseline; prints rates, latency and peak memory.
+    Bench(bench::BenchArgs),
     /// Run a script once on a message file: no daemon, no Redis, no database. Prints the
     /// run's result as JSON; exits 0 when the script succeeded.
     Test {
@@ -153,7 +158,14 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
-    init_logging(config.log.format);
+    // The load tool's own SMTP sinks would log every message they take, on the cores the
+    // daemon under test needs; it logs warnings only unless THWONK_LOG says otherwise.
+    let default_level = if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(config.log.format, default_level);
     let config = Arc::new(config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -186,6 +198,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Jobs { action } => rt.block_on(jobs::jobs(&config, action)),
         Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
         Command::Probe { target } => rt.block_on(probe::probe(&config, target)).map(|_| ok),
+        Command::Bench(args) => rt.block_on(bench::bench(args)),
         Command::Test {
             script,
             message,
@@ -203,10 +216,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
 }
 
 /// Logging to standard error, in the configured format (`[log] format`, `THWONK_LOG_FORMAT`),
-/// set up once the configuration is loaded.
-fn init_logging(format: thwonk_core::config::LogFormat) {
+/// set up once the configuration is loaded; `default` is the level when THWONK_LOG is unset.
+fn init_logging(format: thwonk_core::config::LogFormat, default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("THWONK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("THWONK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: logs captured by systemd, docker or a test stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

@@ -18,8 +18,7 @@ pub enum ModeTransport {
 }
 
 impl ModeTransport {
-    /// Build the configured transport. Needs a running tokio runtime (relay: lettre's pool;
-    /// mx: the resolver).
+    /// Build the configured transport. Needs a running tokio runtime (mx: the resolver).
     pub fn from_config(config: &Config) -> Result<Self, EgressError> {
         let timeout = Duration::from_secs(config.egress.timeout_secs);
         Ok(match config.egress.mode {

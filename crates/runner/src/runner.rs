@@ -184,7 +184,7 @@ impl Runner {
             return Ok(());
         }
         let drained = self
-            .drain_until(&msg.thwonk_id, &message_id, owner, outbound)
+            .drain_until(&msg.thwonk_id, &message_id, owner, outbound, true)
             .await;
         if let Err(e) = self.store.release_lease(&msg.thwonk_id, owner).await {
             warn!(thwonk = %msg.thwonk_id, error = %e, "could not release lease; it expires by itself");
@@ -217,19 +217,32 @@ impl Runner {
         Ok(false)
     }
 
-    /// Process the thwonk's queued messages oldest first, up to and including `target`.
+    /// Process the thwonk's queued messages oldest first, up to and including `target`; with
+    /// `past_target`, then also those that were already queued when `target` was done.
+    ///
+    /// The second part is for latency: a message that arrived while this task held the lease
+    /// had its own job put back by another task (`LEASE_BUSY_RETRY_MS`, and a put-back job
+    /// comes back only with a later take, up to a second on an idle queue). Its job then
+    /// finds it processed. Messages that arrive after that point have jobs of their own, so
+    /// the drain still ends under a steady stream of mail.
     pub(crate) async fn drain_until(
         &self,
         thwonk_id: &str,
         target: &str,
         owner: &str,
         outbound: &JobQueue,
+        past_target: bool,
     ) -> Result<(), RunnerError> {
         let lease_ms = self.config.runner.lease_ms as i64;
         let Some(thwonk) = self.store.thwonk(thwonk_id).await? else {
             return Ok(());
         };
+        // Set once `target` is done: only messages received up to then are drained after it.
+        let mut horizon_ms: Option<i64> = None;
         while let Some(msg) = self.store.next_queued_message(thwonk_id).await? {
+            if horizon_ms.is_some_and(|h| msg.received_at_ms > h) {
+                break;
+            }
             let done = msg.id == target;
             // The run id is made by the run, which records it on the span at once.
             let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id, run = tracing::field::Empty);
@@ -274,7 +287,10 @@ impl Runner {
                 }
             }
             if done {
-                break;
+                if !past_target {
+                    break;
+                }
+                horizon_ms.get_or_insert_with(now_ms);
             }
             if !self
                 .store

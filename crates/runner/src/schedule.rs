@@ -225,7 +225,8 @@ impl Runner {
             .last_queued_message_at(&thwonk.id, tick.at_ms)
             .await?
         {
-            self.drain_until(&thwonk.id, &before, owner, outbound)
+            // Only up to `before`: mail after the tick belongs after the tick's run.
+            self.drain_until(&thwonk.id, &before, owner, outbound, false)
                 .await?;
         }
         let span = info_span!("run", thwonk = %thwonk.address, schedule = %tick.schedule, at_ms = tick.at_ms, run = tracing::field::Empty);
