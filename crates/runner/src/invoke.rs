@@ -322,7 +322,8 @@ impl Runner {
             .last_queued_message_at(&req.thwonk_id, req.queued_at_ms)
             .await?
         {
-            self.drain_until(&req.thwonk_id, &before, owner, outbound)
+            // Only up to it: mail that arrived after the request runs after the request.
+            self.drain_until(&req.thwonk_id, &before, owner, outbound, false)
                 .await?;
         }
         let Some(thwonk) = self.store.thwonk(&req.thwonk_id).await? else {

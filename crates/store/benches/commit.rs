@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 use thwonk_core::Address;
-use thwonk_core::ids::new_id;
+use thwonk_core::ids::{new_id, new_token};
 use thwonk_store::{NewMessage, NewOutbox, RunCommit, RunRecord, Store};
 
 const COMMITS: usize = 500;
@@ -121,18 +121,23 @@ fn post(thwonk_id: &str, message_id: &str) -> RunCommit {
         },
         vfs: Vec::new(),
         outbox: (0..MEMBERS)
-            .map(|i| NewOutbox {
-                id: new_id(),
-                mail_from: "list@example.org".into(),
-                rcpt_to: vec![format!("member-{i}@example.net")],
-                raw: format!(
-                    "Message-ID: <{}@example.org>\r\nDate: Sat, 21 Nov 2026 12:00:00 +0000\r\n\
+            .map(|i| {
+                // As the runner writes them: a VERP sender with the row's own bounce token.
+                let token = new_token();
+                NewOutbox {
+                    id: new_id(),
+                    mail_from: format!("bounces+{token}@example.org"),
+                    bounce_token: Some(token),
+                    rcpt_to: vec![format!("member-{i}@example.net")],
+                    raw: format!(
+                        "Message-ID: <{}@example.org>\r\nDate: Sat, 21 Nov 2026 12:00:00 +0000\r\n\
                      From: list@example.org\r\nTo: member-{i}@example.net\r\nSubject: post\r\n\
                      MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
                      Content-Transfer-Encoding: 7bit\r\n\r\n{body}\r\n",
-                    new_id()
-                )
-                .into_bytes(),
+                        new_id()
+                    )
+                    .into_bytes(),
+                }
             })
             .collect(),
         feed_ops: Vec::new(),
