@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::time::Duration;
 use thwonk_core::Config;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// How long one probe may take in all.
@@ -68,17 +68,17 @@ async fn smtp(addr: SocketAddr) -> Result<()> {
 }
 
 async fn http(addr: SocketAddr) -> Result<()> {
-    let mut stream = TcpStream::connect(addr)
+    let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("HTTP API at {addr}"))?;
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut head = vec![0u8; 64];
-    let n = stream.read(&mut head).await?;
-    let status_line = String::from_utf8_lossy(&head[..n]);
-    let status_line = status_line.lines().next().unwrap_or("");
-    if status_line.split_whitespace().nth(1) != Some("200") {
-        bail!("HTTP API at {addr}: GET /healthz answered {status_line:?}");
+    let answer = thwonk_api::client::send(stream, "GET", "/healthz", &[], b"")
+        .await
+        .with_context(|| format!("HTTP API at {addr}"))?;
+    if answer.status != 200 {
+        bail!(
+            "HTTP API at {addr}: GET /healthz answered {}",
+            answer.status
+        );
     }
     Ok(())
 }

@@ -23,17 +23,6 @@ export function onRequest(req, thwonk) {
 }
 "#;
 
-fn http_addr(daemon: &Daemon) -> SocketAddr {
-    daemon
-        .log()
-        .iter()
-        .find(|l| l.contains("HTTP API listening"))
-        .and_then(|l| l.split("addr=").nth(1))
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .expect("the log names the HTTP address")
-}
-
 async fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &[u8]) -> Response {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let auth = format!("Bearer {token}");
@@ -54,7 +43,7 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     assert!(env.ok(&["token", "list"]).contains("dora\tlaptop\tlive"));
 
     let daemon = Daemon::start(&env).await;
-    let http = http_addr(&daemon);
+    let http = daemon.http_addr();
     let socket = dir.path().join("admin.sock");
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(

@@ -58,15 +58,8 @@ async fn probe_passes_against_a_running_daemon_and_fails_once_it_is_gone() {
     // The probe reads the same configuration as the daemon; the test's port is the kernel's.
     env.vars
         .push(("THWONK_SMTP_LISTEN".into(), daemon.smtp.to_string()));
-    let http = daemon
-        .log()
-        .iter()
-        .find(|l| l.contains("HTTP API listening"))
-        .and_then(|l| l.split("addr=").nth(1))
-        .and_then(|a| a.split_whitespace().next())
-        .map(str::to_string)
-        .expect("the log names the HTTP address");
-    env.vars.push(("THWONK_HTTP_LISTEN".into(), http));
+    env.vars
+        .push(("THWONK_HTTP_LISTEN".into(), daemon.http_addr().to_string()));
 
     for target in ["smtp", "http", "deps"] {
         let out = env.run(&["probe", target]);

@@ -307,6 +307,17 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
+    /// The HTTP API's address, from the log (roles that include the API: `serve`, `api`).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.log()
+            .iter()
+            .find(|l| l.contains("HTTP API listening"))
+            .and_then(|l| l.split("addr=").nth(1))
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .expect("the log names the HTTP address")
+    }
+
     /// The process id (to send it signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
