@@ -1,5 +1,5 @@
 //! Workers in other languages (examples/workers/): a Python worker (redis-py) and a Node worker
-//! (node-redis), written from THOONK.md alone, take and finish jobs Thwonk published, publish
+//! (node-redis), written from docs/thoonk.md alone, take and finish jobs Thwonk published, publish
 //! jobs Thwonk takes, and follow a Thwonk feed, on a real Redis. The wire format is the
 //! contract, and these tests hold both sides of it to the same keys, scripts and events.
 //!

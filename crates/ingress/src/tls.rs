@@ -3,7 +3,7 @@
 //!
 //! rustls with the *ring* provider only, given explicitly to the `ServerConfig` rather than
 //! installed process-wide: lettre and sqlx use ring too, and a second provider in the
-//! process would make rustls's default builders panic (shared/CRATES.md).
+//! process would make rustls's default builders panic (docs/dependencies.md, "rustls").
 
 use std::io;
 use std::path::Path;

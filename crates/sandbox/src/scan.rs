@@ -2,10 +2,10 @@
 //! source.
 //!
 //! Boa's parser is recursive descent: a few hundred nested `(` overflow its stack and abort
-//! the whole process (CRATES.md). So nesting is measured by this small, non-recursive lexer
-//! first. It knows just enough JavaScript to not count brackets inside strings, comments,
-//! template literals and regex literals; template substitutions (`${ ... }`) count as one
-//! level themselves.
+//! the whole process (docs/dependencies.md, "boa_engine"). So nesting is measured by this
+//! small, non-recursive lexer first. It knows just enough JavaScript to not count brackets
+//! inside strings, comments, template literals and regex literals; template substitutions
+//! (`${ ... }`) count as one level themselves.
 //!
 //! Where `/` is ambiguous (regex or division) the scanner prefers "division": if it guesses
 //! wrong it over-counts a regex's brackets, which at worst refuses an odd script; the other

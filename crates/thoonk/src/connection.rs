@@ -1,9 +1,9 @@
 //! The one Redis connection factory.
 //!
 //! Two kinds of connection, because a blocking command on a shared multiplexed connection
-//! stalls every command queued behind it (CRATES.md): a shared [`ConnectionManager`] for short
-//! commands, which reconnects by itself, and dedicated connections with no response timeout
-//! for BLMOVE.
+//! stalls every command queued behind it (docs/dependencies.md, "redis"): a shared
+//! [`ConnectionManager`] for short commands, which reconnects by itself, and dedicated
+//! connections with no response timeout for BLMOVE.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 

@@ -1,4 +1,4 @@
-//! Following a model's changes: the pub/sub channels of THOONK.md, decoded.
+//! Following a model's changes: the pub/sub channels of docs/thoonk.md, decoded.
 //!
 //! Channels are `event.{model}.{kind}:{name}`; payloads are `id` or `id` NUL `item` (a
 //! sorted feed's position events carry `id` NUL `rel`). Nothing is stored: a subscriber

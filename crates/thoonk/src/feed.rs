@@ -1,4 +1,4 @@
-//! Feeds (THOONK.md, "Feed"): time-ordered items, optionally bounded, each change announced.
+//! Feeds (docs/thoonk.md, "Feed"): time-ordered items, optionally bounded, each change announced.
 //!
 //! A publish whose id exists is an edit (`event.feed.edit`), a retract of a missing id does
 //! nothing: applying the same operation twice leaves the feed as applying it once, which is

@@ -1,4 +1,4 @@
-//! The job queue's dead-letter side (THOONK.md, "Job queue" and "Where Thwonk goes beyond"):
+//! The job queue's dead-letter side (docs/thoonk.md, "Job queue" and "The reaper"):
 //! failing a claimed job with a counted attempt, stalling, retrying and retracting, and the
 //! numbers `thwonk jobs` shows.
 //!

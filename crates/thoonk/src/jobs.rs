@@ -1,4 +1,4 @@
-//! Job queues: claimed work with acknowledgement (THOONK.md, "Job queue").
+//! Job queues: claimed work with acknowledgement (docs/thoonk.md, "Job queue").
 //!
 //! Every state change is one Lua script, so a job is always in exactly one place: available
 //! (`job.ids`), being taken (`job.claiming`), claimed (`job.claimed`), delayed (`job.delayed`)

@@ -1,6 +1,6 @@
-//! The key layout of THOONK.md, in one place. Nothing else in Thwonk spells a Redis key.
+//! The key layout of docs/thoonk.md, in one place. Nothing else in Thwonk spells a Redis key.
 //!
-//! `{name}` in THOONK.md is the model's name itself (`job.ids:inbound`); a name may carry a
+//! `{name}` in docs/thoonk.md is the model's name itself (`job.ids:inbound`); a name may carry a
 //! cluster hash tag (`{inbound}`) and every key of the model then lands in one slot.
 
 /// SET of job queue names.
@@ -10,7 +10,7 @@ pub const FEEDS: &str = "feeds";
 /// SET of recurring (schedule) names.
 pub const RECURRINGS: &str = "recurrings";
 
-/// The keys of one feed, sorted feed or queue (THOONK.md: they share the `feed.*` family;
+/// The keys of one feed, sorted feed or queue (docs/thoonk.md: they share the `feed.*` family;
 /// `feed.config:{name}` says which type it is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedKeys {

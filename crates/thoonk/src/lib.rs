@@ -1,6 +1,7 @@
 //! Thoonk models on Redis: the job queues that carry Thwonk's work (`inbound`, `outbound`),
-//! the feeds that scripts publish to and the recurring tasks that drive schedules, in the key layout of Thoonk (see `shared/THOONK.md`), so
-//! workers in any language can take the same jobs and follow the same feeds.
+//! the feeds that scripts publish to and the recurring tasks that drive schedules, in the key
+//! layout of Thoonk (`docs/thoonk.md` is the wire format), so workers in any language can take
+//! the same jobs and follow the same feeds.
 //!
 //! - [`connection`]: the one Redis connection factory (shared multiplexed connection with
 //!   reconnects; dedicated connections for blocking commands).

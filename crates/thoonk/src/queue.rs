@@ -1,5 +1,5 @@
-//! Plain queues (THOONK.md, "Queue"): FIFO items with no claim and no events. An item taken is
-//! gone; for work that must survive its consumer use a job queue ([`crate::jobs`]).
+//! Plain queues (docs/thoonk.md, "Plain queue"): FIFO items with no claim and no events. An
+//! item taken is gone; for work that must survive its consumer use a job queue ([`crate::jobs`]).
 
 use crate::feed::CONFIGURE;
 use crate::keys::{FEEDS, FeedKeys};

@@ -1,4 +1,4 @@
-//! The reaper: jobs survive their consumers (THOONK.md, "Where Thwonk goes beyond").
+//! The reaper: jobs survive their consumers (docs/thoonk.md, "The reaper").
 //!
 //! Two ways a consumer can die holding a job, and what a pass does about each:
 //! - after claiming it: the id sits in `job.claimed` with its claim time. Once that is older

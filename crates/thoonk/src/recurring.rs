@@ -1,4 +1,4 @@
-//! Recurring tasks (THOONK.md, "Recurring"): a ZSET of task → next due time (ms).
+//! Recurring tasks (docs/thoonk.md, "Recurring tasks"): a ZSET of task → next due time (ms).
 //!
 //! Taking a due task and rescheduling it is one script, so of several schedulers polling the
 //! same model exactly one fires each tick. Two ways to reschedule:

@@ -1,4 +1,4 @@
-//! Sorted feeds (THOONK.md, "Sorted feed"): items in an explicit order that publishers
+//! Sorted feeds (docs/thoonk.md, "Sorted feed"): items in an explicit order that publishers
 //! choose. Ids come from a counter; every placement is announced on
 //! `event.sorted_feed.position:{name}` as `id` NUL `rel`, where `rel` is `:end`, `begin:`,
 //! `:{id}` (just before id) or `{id}:` (just after id).

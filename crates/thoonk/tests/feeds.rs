@@ -51,7 +51,7 @@ async fn feed_publish_edit_retract_announce_and_read_back() {
     no_event(&mut sub).await;
     assert_eq!(feed.get("b").await.unwrap(), None);
 
-    // The wire format, as THOONK.md spells it.
+    // The wire format, as docs/thoonk.md spells it.
     let members: Vec<String> = raw(&f.redis, &["SMEMBERS", "feeds"]).await;
     assert_eq!(members, vec![name]);
     let ty: String = raw(&f.redis, &["HGET", &format!("feed.config:{name}"), "type"]).await;

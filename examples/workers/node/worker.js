@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A Thoonk job worker and feed follower for Thwonk, written from THOONK.md alone.
+// A Thoonk job worker and feed follower for Thwonk, written from docs/thoonk.md alone.
 //
 // No Thwonk or Thoonk client library: node-redis, the key layout and the Lua scripts below are
 // all it takes to take, process and finish Thwonk's jobs, publish jobs Thwonk takes, and follow
@@ -17,7 +17,7 @@
 const crypto = require('node:crypto');
 const { createClient } = require('redis');
 
-// --- The key layout (THOONK.md, "Registry and config", "Feed", "Job queue") -----------------
+// --- The key layout (docs/thoonk.md, "Registries and settings", "Feed", "Job queue") ----
 
 const JOBS = 'jobs'; // SET of job queue names
 
