@@ -50,7 +50,8 @@ pub enum Trigger {
     Request { body: serde_json::Value },
 }
 
-/// The incoming message as the script sees it (`msg` in JS-API.md). Built by `thwonk-mail`.
+/// The incoming message as the script sees it (`msg` in docs/rule-scripts.md). Built by
+/// `thwonk-mail`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MessageView {
     /// The message's id in this system, stable across retries.
@@ -100,7 +101,7 @@ pub struct AttachmentView {
     pub content_base64: String,
 }
 
-/// The limits one run obeys (JS-API.md, "Limits"). Set from `[limits]` in the config.
+/// The limits one run obeys (docs/rule-scripts.md, "Limits"). Set from `[limits]` in the config.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxLimits {

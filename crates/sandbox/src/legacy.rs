@@ -1,6 +1,6 @@
-//! The legacy API of classic Thwonk scripts (JS-API.md, "Legacy API"): globals `thwonk` and
-//! `Thwonk`. Like the original, calls return codes (`0`, `-1`) instead of throwing; only what
-//! ends the run (budget, wall clock, store failure) still stops the script.
+//! The legacy API of classic Thwonk scripts (docs/rule-scripts.md, "Legacy API"): globals
+//! `thwonk` and `Thwonk`. Like the original, calls return codes (`0`, `-1`) instead of
+//! throwing; only what ends the run (budget, wall clock, store failure) still stops the script.
 
 use boa_engine::object::{IntegrityLevel, ObjectInitializer};
 use boa_engine::property::Attribute;

@@ -5,7 +5,7 @@
 //! [`VfsReader`](thwonk_core::run::VfsReader); the script's sends, file writes and feed items
 //! come back buffered in the [`RunOutcome`](thwonk_core::run::RunOutcome), to be committed by
 //! the runner in one transaction, or dropped if the run failed. [`WorkerPool::check`] vets a
-//! script at deploy time. JS-API.md is the contract scripts program against.
+//! script at deploy time. docs/rule-scripts.md is the contract scripts program against.
 //!
 //! Boa runs only in sandbox worker processes (`thwonk __sandbox-worker`): a script can abort
 //! Boa (a failed huge allocation, a native stack overflow) or spin in a built-in nothing can

@@ -1,4 +1,4 @@
-//! Every member of the ES-module API (JS-API.md), driven through `thwonk_sandbox::run`.
+//! Every member of the ES-module API (docs/rule-scripts.md), driven through `thwonk_sandbox::run`.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The legacy API of classic scripts (JS-API.md, "Legacy API").
+//! The legacy API of classic scripts (docs/rule-scripts.md, "Legacy API").
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Every limit of a run (JS-API.md, "Limits"), and that the budget cannot be caught.
+//! Every limit of a run (docs/rule-scripts.md, "Limits"), and that the budget cannot be caught.
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! `thwonk.files`: the thwonk's own files, through the run's overlay (JS-API.md, "Paths").
+//! `thwonk.files`: the thwonk's own files, through the run's overlay (docs/rule-scripts.md,
+//! "Paths").
 
 use boa_engine::object::{IntegrityLevel, ObjectInitializer};
 use boa_engine::property::Attribute;

@@ -1,4 +1,4 @@
-//! The ES-module API handed to handlers (JS-API.md): `msg`, `thwonk` and its parts.
+//! The ES-module API handed to handlers (docs/rule-scripts.md): `msg`, `thwonk` and its parts.
 
 pub mod feed;
 pub mod files;

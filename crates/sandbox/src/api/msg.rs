@@ -1,4 +1,4 @@
-//! `msg`: the incoming message, read-only (JS-API.md, "msg").
+//! `msg`: the incoming message, read-only (docs/rule-scripts.md, "msg").
 
 use boa_engine::object::IntegrityLevel;
 use boa_engine::{Context, JsObject, JsResult, JsValue, js_string};

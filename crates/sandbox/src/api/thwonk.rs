@@ -1,5 +1,5 @@
-//! `thwonk`: what a handler may do (JS-API.md, "thwonk"), except files and feeds, which have
-//! their own files.
+//! `thwonk`: what a handler may do (docs/rule-scripts.md, "thwonk"), except files and feeds,
+//! which have their own files.
 
 use boa_engine::object::builtins::JsArray;
 use boa_engine::object::{IntegrityLevel, ObjectInitializer};
