@@ -388,14 +388,16 @@ fn every_relative_markdown_link_resolves_inside_the_repository() {
 #[test]
 fn nothing_refers_to_notes_outside_the_repository() {
     let root = root();
-    // Spelled in two halves so that this file does not match itself.
+    // The notes' folder and their names. What the repo needs from them has a home in docs/:
+    // the Redis wire format in thoonk.md, crate notes in dependencies.md, the script API in
+    // rule-scripts.md. Spelled in two halves so that this file does not match itself.
     let needles = [
         concat!("..", "/shared/"),
-        concat!("shared", "/THOONK.md"),
-        concat!("shared", "/CRATES.md"),
-        concat!("shared", "/DESIGN.md"),
-        concat!("shared", "/STYLE.md"),
-        concat!("shared", "/JS-API.md"),
+        concat!("THOONK", ".md"),
+        concat!("CRATES", ".md"),
+        concat!("DESIGN", ".md"),
+        concat!("STYLE", ".md"),
+        concat!("JS-API", ".md"),
     ];
     let mut problems = Vec::new();
     for file in files(&root, &[".md", ".rs"]) {
