@@ -11,7 +11,9 @@
 //!   same contract can travel over the IPC frames of sandbox worker processes.
 //! - [`loop_mark`]: the header outgoing mail carries so a thwonk recognises its own mail.
 //! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format.
-//! - [`ids`] and [`time`]: identifiers and the one clock unit (milliseconds since the epoch).
+//! - [`ids`]: identifiers (UUID v7) and unguessable tokens.
+//! - [`time`]: the one clock unit (milliseconds since the epoch) and every date format
+//!   (RFC 5322 for mail, RFC 3339 for JSON), on `chrono`.
 //!
 //! Not for: talking to SQL, Redis, SMTP or Boa. Those live in the role and model crates, which
 //! depend on this one and never the other way round.

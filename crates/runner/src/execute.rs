@@ -112,9 +112,7 @@ pub async fn execute_schedule(
             Vec::new(),
         ));
     };
-    let at = chrono::DateTime::from_timestamp_millis(at_ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at = thwonk_core::time::rfc3339_millis(at_ms);
     let request = RunRequest {
         run_id: run_id.clone(),
         thwonk: context(thwonk),
