@@ -7,9 +7,10 @@
 //! - the row is `sent` when every recipient is, retried while any is still `queued` (only those
 //!   are attempted next time), and `failed` once none is left to try and any failed;
 //! - when the row fails, every failed recipient is reported ([`FailedRecipient`]), for one DSN
-//!   or bounce records (see [`crate::notice`]).
+//!   or bounce records (see [`crate::notice`]);
+//! - the wait before the next attempt follows `egress.retry_schedule` ([`next_delay`]).
 
-use crate::policy::{Class, Failure, classify, next_delay};
+use crate::failure::{Class, Failure, classify};
 use crate::transport::DeliveryReport;
 use std::time::Duration;
 use thwonk_mail::dsn::{FailedRecipient, status_for_reply};
@@ -129,6 +130,14 @@ pub fn plan(
         delay: None,
         failed,
     }
+}
+
+/// The wait before the next attempt, after `attempts` failed ones: the schedule's entry at
+/// that index, its last entry repeating. An empty schedule (refused by the config) retries at
+/// once. The schedule is [`thwonk_core::config::EgressConfig::retry_schedule`].
+pub fn next_delay(attempts: u32, schedule: &[Duration]) -> Duration {
+    let i = (attempts as usize).min(schedule.len().saturating_sub(1));
+    schedule.get(i).copied().unwrap_or(Duration::ZERO)
 }
 
 /// What a failure leaves in `last_reply`: the server's reply as it came (`550 5.1.1 ...`), or
@@ -396,6 +405,17 @@ mod tests {
         let p = plan(&states, &DeliveryReport::default(), 0, RETRY, 0);
         assert_eq!(statuses(&p), [("a@x.test", "queued")]);
         assert!(matches!(p.outcome, RowOutcome::Retry { .. }));
+    }
+
+    #[test]
+    fn delays_follow_the_schedule_and_the_last_one_repeats() {
+        let s: Vec<Duration> = [30, 120, 600].map(Duration::from_secs).to_vec();
+        assert_eq!(next_delay(0, &s), Duration::from_secs(30));
+        assert_eq!(next_delay(1, &s), Duration::from_secs(120));
+        assert_eq!(next_delay(2, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(9, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(u32::MAX, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(3, &[]), Duration::ZERO);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::EgressError;
 use crate::attempt;
 use crate::mode::ModeTransport;
 use crate::notice::{Notice, bounce_records, dsn_row, notice_for};
-use crate::policy::next_delay;
+use crate::attempt::next_delay;
 use crate::transport::{DeliveryReport, Outgoing, Transport};
 use serde::Deserialize;
 use std::sync::Arc;

@@ -21,7 +21,7 @@
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
 //! - `users`: users, API tokens (stored hashed) and who owns a thwonk, for the HTTP API.
-//! - `outbox`: outgoing mail and its delivery state, for egress.
+//! - `outbox`: reading outbox rows, claiming one for a delivery attempt, listing those queued.
 //! - `deliveries`: per-recipient delivery state, recording one delivery attempt (with its DSN
 //!   and bounce records) in one transaction, and bounce records.
 //! - `feeds`: feed operations committed with their run, pending until applied to Redis.
