@@ -3,6 +3,7 @@
 //! allowed, retries after 30 s, then 120 s.
 
 use std::time::Duration;
+use thwonk_core::status::DeliveryStatus;
 use thwonk_egress::DeliveryReport;
 use thwonk_egress::attempt::{self, Plan, Retry};
 use thwonk_store::RecipientState;
@@ -18,7 +19,7 @@ pub fn planned(rcpt: &[String], report: &DeliveryReport) -> Plan {
         .iter()
         .map(|r| RecipientState {
             rcpt: r.clone(),
-            status: "queued".into(),
+            status: DeliveryStatus::Queued,
             attempts: 0,
             last_reply: None,
             updated_at_ms: 0,

@@ -1,3 +1,4 @@
+use thwonk_core::status::DeliveryStatus;
 use thwonk_store::{Attempt, RowOutcome, Store};
 
 use crate::common::{mail, ok_commit, thwonk};
@@ -21,7 +22,7 @@ async fn outbox_rows_are_born_queued_and_due_now(store: Store) {
     assert_eq!(row.mail_from, m.mail_from);
     assert_eq!(row.rcpt_to, m.rcpt_to);
     assert_eq!(row.raw, m.raw);
-    assert_eq!(row.status, "queued");
+    assert_eq!(row.status, DeliveryStatus::Queued);
     assert_eq!(row.attempts, 0);
     assert_eq!(row.last_error, None);
     assert!(row.next_attempt_at_ms >= before);
