@@ -7,6 +7,7 @@ use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_core::{Address, Config};
 use thwonk_store::{Store, Thwonk};
 
@@ -98,7 +99,7 @@ async fn register_schedule(config: &Config, thwonk: &Thwonk) {
     let schedule = thwonk
         .schedule
         .as_deref()
-        .filter(|_| thwonk.status == "active");
+        .filter(|_| thwonk.status == ThwonkStatus::Active);
     let registered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
         let redis = thwonk_thoonk::Redis::connect(&config.redis_url()).await?;
         thwonk_runner::schedule::register(&redis, &thwonk.id, schedule)
@@ -325,7 +326,5 @@ fn first_to(headers: &[(String, String)]) -> Option<Address> {
 }
 
 pub(crate) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
+    thwonk_core::time::rfc3339_seconds(ms)
 }

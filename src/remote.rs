@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use thwonk_api::client::{AdminClient, Response, encode};
 use thwonk_core::Config;
+use thwonk_core::status::ThwonkStatus;
 
 /// A client when a daemon answers on the admin socket.
 pub async fn client(config: &Config) -> Option<AdminClient> {
@@ -67,7 +68,7 @@ pub async fn deploy(c: &AdminClient, address: &str, script: &Path) -> Result<Exi
         }
     );
     if let Some(s) = out["thwonk"]["schedule"].as_str()
-        && out["thwonk"]["status"] == "active"
+        && out["thwonk"]["status"] == ThwonkStatus::Active.as_str()
         && warnings.is_empty()
     {
         println!("schedule {s:?} registered");

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 use support::{Daemon, Env, Relay, eventually, send_mail};
 use thwonk_core::Address;
+use thwonk_core::status::DeliveryStatus;
 use thwonk_ingress::RcptVerdict;
 use thwonk_store::{OutboxRow, Store};
 use thwonk_thoonk::{JobQueue, OUTBOUND};
@@ -83,7 +84,7 @@ fn data_dir(env: &Env) -> std::path::PathBuf {
 }
 
 /// The one outbox row of the thwonk's most recent run, once it reaches `status`.
-async fn row_when(store: &Store, thwonk: &str, status: &str) -> OutboxRow {
+async fn row_when(store: &Store, thwonk: &str, status: DeliveryStatus) -> OutboxRow {
     let t = store
         .thwonk_by_address(&Address::parse(thwonk).unwrap())
         .await
@@ -117,7 +118,7 @@ async fn one_refused_recipient_fails_alone(env: Env, relay: Relay, store: Store)
         .wait_for("the first delivery", WAIT, |r| !r.is_empty())
         .await;
     assert_eq!(got[0].rcpt_to, ["ok1@dest.test", "ok2@dest.test"]);
-    let row = row_when(&store, "fan@example.org", "queued").await;
+    let row = row_when(&store, "fan@example.org", DeliveryStatus::Queued).await;
     let rcpts = eventually("slow deferred once", WAIT, || async {
         let r = store.outbox_recipients(&row.id).await.unwrap();
         r.iter()
@@ -126,7 +127,7 @@ async fn one_refused_recipient_fails_alone(env: Env, relay: Relay, store: Store)
     })
     .await;
     let by = |rcpt: &str| rcpts.iter().find(|s| s.rcpt == rcpt).unwrap().clone();
-    assert_eq!(by("bad@dest.test").status, "failed");
+    assert_eq!(by("bad@dest.test").status, DeliveryStatus::Failed);
     assert!(
         by("bad@dest.test")
             .last_reply
@@ -134,14 +135,14 @@ async fn one_refused_recipient_fails_alone(env: Env, relay: Relay, store: Store)
             .starts_with("550 5.1.1"),
         "{rcpts:?}"
     );
-    assert_eq!(by("slow@dest.test").status, "queued");
-    assert_eq!(by("ok1@dest.test").status, "sent");
+    assert_eq!(by("slow@dest.test").status, DeliveryStatus::Queued);
+    assert_eq!(by("ok1@dest.test").status, DeliveryStatus::Sent);
 
     // The retry goes to slow only.
     relay.accept("slow@dest.test");
     let got = relay.wait_for("the retry", WAIT, |r| r.len() >= 2).await;
     assert_eq!(got[1].rcpt_to, ["slow@dest.test"]);
-    let failed = row_when(&store, "fan@example.org", "failed").await;
+    let failed = row_when(&store, "fan@example.org", DeliveryStatus::Failed).await;
     assert_eq!(failed.id, row.id);
     let error = failed.last_error.unwrap();
     assert!(
@@ -212,9 +213,9 @@ async fn queue_foreign_row(store: &Store, data: &Path, mail_from: &str, to: &str
             id: thwonk_core::ids::new_id(),
             thwonk_id: t.id.clone(),
             message_id: None,
-            trigger: "request".into(),
+            trigger: thwonk_core::status::TriggerKind::Request,
             script_version: 1,
-            status: "ok".into(),
+            status: thwonk_core::run::RunStatus::Ok,
             error_kind: None,
             error_message: None,
             error_stack: None,
@@ -256,7 +257,7 @@ async fn a_refused_message_gets_one_dsn_to_its_sender(env: Env, relay: Relay, st
             .outbox(&id)
             .await
             .unwrap()
-            .filter(|r| r.status == "failed")
+            .filter(|r| r.status == DeliveryStatus::Failed)
     })
     .await;
     assert!(
@@ -306,7 +307,7 @@ async fn a_refused_dsn_is_never_bounced(env: Env, relay: Relay, store: Store) {
     let run_id = store.outbox(&id).await.unwrap().unwrap().run_id;
     let rows = eventually("the row and its DSN failed", WAIT, || async {
         let rows = store.outbox_of_run(&run_id).await.unwrap();
-        (rows.len() == 2 && rows.iter().all(|r| r.status == "failed")).then_some(rows)
+        (rows.len() == 2 && rows.iter().all(|r| r.status == DeliveryStatus::Failed)).then_some(rows)
     })
     .await;
     let dsn = rows.iter().find(|r| r.id != id).unwrap();
@@ -361,7 +362,7 @@ async fn a_bounce_to_a_verp_address_is_recorded_against_its_row(
     .await;
     let got = relay.wait_for("the echo", WAIT, |r| !r.is_empty()).await;
     let verp = got[0].mail_from.clone();
-    let row = row_when(&store, "echo@example.org", "sent").await;
+    let row = row_when(&store, "echo@example.org", DeliveryStatus::Sent).await;
     assert_eq!(
         verp,
         format!("bounces+{}@example.org", row.bounce_token.clone().unwrap())

@@ -250,7 +250,10 @@ impl World {
     async fn runs(&self, address: &str) -> (usize, usize, usize) {
         let id = self.thwonk_id(address).await;
         let runs = self.store.list_runs(&id, 1_000_000).await.unwrap();
-        let ok = runs.iter().filter(|r| r.status == "ok").count();
+        let ok = runs
+            .iter()
+            .filter(|r| r.status == thwonk_core::run::RunStatus::Ok)
+            .count();
         let mut messages: Vec<_> = runs.iter().filter_map(|r| r.message_id.clone()).collect();
         messages.sort();
         messages.dedup();

@@ -7,6 +7,8 @@ mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
+use thwonk_core::run::RunStatus;
+use thwonk_core::status::{MessageStatus, ThwonkStatus, TriggerKind};
 use thwonk_core::{Address, Config};
 use thwonk_runner::invoke::{InvokeError, RequestJob, invoke};
 use thwonk_store::{NewMessage, Store, Thwonk};
@@ -166,7 +168,7 @@ async fn returns_the_value_and_commits_effects_once(postgres: bool) {
     )
     .await
     .unwrap();
-    assert_eq!(first.status, "ok", "{:?}", first.error);
+    assert_eq!(first.status, RunStatus::Ok, "{:?}", first.error);
     let value = first.value.clone().expect("onRequest's value");
     assert_eq!(value["seen"], serde_json::json!(["request 1"]));
     assert_eq!(value["echo"], serde_json::json!({"n": 1, "mail": true}));
@@ -190,7 +192,7 @@ async fn returns_the_value_and_commits_effects_once(postgres: bool) {
     assert_eq!(runs.len(), 2);
     assert!(
         runs.iter()
-            .all(|r| r.trigger == "request" && r.status == "ok")
+            .all(|r| r.trigger == TriggerKind::Request && r.status == RunStatus::Ok)
     );
     assert!(runs.iter().any(|r| r.id == first.run_id));
     let queued = f.store.queued_outbox_ids().await.unwrap();
@@ -232,11 +234,11 @@ async fn a_request_runs_after_the_mail_that_arrived_before_it() {
     );
     assert_eq!(
         f.store.message(&early).await.unwrap().unwrap().status,
-        "processed"
+        MessageStatus::Processed
     );
     let late = f.mail(&t, "late", true).await;
     let start = std::time::Instant::now();
-    while f.store.message(&late).await.unwrap().unwrap().status == "queued" {
+    while f.store.message(&late).await.unwrap().unwrap().status == MessageStatus::Queued {
         assert!(start.elapsed() < WAIT, "the late message was never run");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -300,7 +302,7 @@ async fn failures_are_error_outcomes_and_commit_nothing_but_the_record() {
     )
     .await
     .unwrap();
-    assert_eq!(out.status, "error");
+    assert_eq!(out.status, RunStatus::Error);
     assert_eq!(out.value, None);
     let error = out.error.unwrap();
     assert_eq!(error.kind, thwonk_core::run::ErrorKind::ScriptError);
@@ -313,7 +315,7 @@ async fn failures_are_error_outcomes_and_commit_nothing_but_the_record() {
     assert!(f.store.queued_outbox_ids().await.unwrap().is_empty());
     let runs = f.store.list_runs(&t.id, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, "error");
+    assert_eq!(runs[0].status, RunStatus::Error);
 
     let out = invoke(
         &f.store,
@@ -324,7 +326,7 @@ async fn failures_are_error_outcomes_and_commit_nothing_but_the_record() {
     )
     .await
     .unwrap();
-    assert_eq!(out.status, "error");
+    assert_eq!(out.status, RunStatus::Error);
     let error = out.error.unwrap();
     assert_eq!(error.kind, thwonk_core::run::ErrorKind::NoHandler);
     assert!(error.message.contains("onRequest"), "{error:?}");
@@ -353,7 +355,10 @@ async fn failures_are_error_outcomes_and_commit_nothing_but_the_record() {
         .await
         .unwrap_err();
     assert!(matches!(err, InvokeError::TooLarge { .. }), "{err}");
-    f.store.set_thwonk_status(&t.id, "disabled").await.unwrap();
+    f.store
+        .set_thwonk_status(&t.id, ThwonkStatus::Disabled)
+        .await
+        .unwrap();
     let err = invoke(&f.store, &f.redis, &t.id, serde_json::json!({}), WAIT)
         .await
         .unwrap_err();

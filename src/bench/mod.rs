@@ -232,7 +232,7 @@ fn member(i: usize) -> String {
 
 /// A plain-text message with a body long enough for twitter-list.js to trim.
 fn message(from: &str, subject: &str, text: &str) -> Vec<u8> {
-    let date = chrono::Utc::now().to_rfc2822();
+    let date = thwonk_core::time::rfc5322(thwonk_core::time::now_ms());
     let id = thwonk_core::ids::new_id();
     format!(
         "Message-ID: <{id}@load.bench.test>\r\nDate: {date}\r\nFrom: {from}\r\nTo: {LIST}\r\n\

@@ -5,6 +5,7 @@
 //! `schedule` export is parsed as cron. Only then is a version written.
 
 use thwonk_core::run::SandboxLimits;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_sandbox::{ScriptInfo, WorkerPool};
 use thwonk_store::Thwonk;
 use thwonk_thoonk::Redis;
@@ -54,7 +55,7 @@ pub fn live_schedule(thwonk: &Thwonk) -> Option<&str> {
     thwonk
         .schedule
         .as_deref()
-        .filter(|_| thwonk.status == "active")
+        .filter(|_| thwonk.status == ThwonkStatus::Active)
 }
 
 /// Register (or drop) the thwonk's schedule on Redis now. On failure runners still pick it

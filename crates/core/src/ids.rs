@@ -18,11 +18,7 @@ pub fn new_token() -> String {
 fn uuid_v7() -> String {
     // Build a v7 UUID by hand from the clock and OS randomness, so that core needs no
     // dependency for it: 48 bits of ms, version 7, 74 random bits, variant 10.
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let ms = u64::try_from(crate::time::now_ms()).unwrap_or(0);
     let mut rnd = [0u8; 10];
     fill_random(&mut rnd);
     let mut b = [0u8; 16];

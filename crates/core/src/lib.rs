@@ -9,9 +9,13 @@
 //!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
 //!   ([`run::RunOutcome`]: status, buffered effects, logs, cost). Every type here is serde so the
 //!   same contract can travel over the IPC frames of sandbox worker processes.
+//! - [`status`]: the states of stored things (thwonk, message, run trigger, outbox row and
+//!   recipient) as enums, with the exact words SQL and JSON use, parsed once.
 //! - [`loop_mark`]: the header outgoing mail carries so a thwonk recognises its own mail.
 //! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format.
-//! - [`ids`] and [`time`]: identifiers and the one clock unit (milliseconds since the epoch).
+//! - [`ids`]: identifiers (UUID v7) and unguessable tokens.
+//! - [`time`]: the one clock unit (milliseconds since the epoch) and every date format
+//!   (RFC 5322 for mail, RFC 3339 for JSON), on `chrono`.
 //!
 //! Not for: talking to SQL, Redis, SMTP or Boa. Those live in the role and model crates, which
 //! depend on this one and never the other way round.
@@ -23,6 +27,7 @@ pub mod ids;
 pub mod loop_mark;
 pub mod metrics;
 pub mod run;
+pub mod status;
 pub mod time;
 pub mod vfs;
 

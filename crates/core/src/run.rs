@@ -179,19 +179,11 @@ pub struct RunOutcome {
     pub response: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Ok,
-    Error,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Ok => "ok",
-            RunStatus::Error => "error",
-        }
+crate::status::word_enum! {
+    /// How a run ended (`runs.status`).
+    pub enum RunStatus ("run status") {
+        Ok = "ok",
+        Error = "error",
     }
 }
 
@@ -204,42 +196,28 @@ pub struct RunError {
     pub stack: Option<String>,
 }
 
-/// The kinds of run failure (the names users see in run records).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The script does not parse or link.
-    CompileError,
-    /// The script threw (or its promise rejected).
-    ScriptError,
-    /// The script has no handler for this trigger (`onMessage`, `onSchedule`, `onRequest`).
-    NoHandler,
-    /// Instruction budget, loop or recursion limit exhausted.
-    BudgetExceeded,
-    /// Wall-clock budget exhausted.
-    Timeout,
-    /// Memory limit exhausted.
-    OutOfMemory,
-    /// A per-run limit (recipients, VFS bytes, file size) was exceeded and not caught.
-    LimitError,
-    /// The sandbox worker died.
-    WorkerCrashed,
-    /// A fault in Thwonk itself (the store was unreachable during a read, say).
-    Internal,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::CompileError => "CompileError",
-            ErrorKind::ScriptError => "ScriptError",
-            ErrorKind::NoHandler => "NoHandler",
-            ErrorKind::BudgetExceeded => "BudgetExceeded",
-            ErrorKind::Timeout => "Timeout",
-            ErrorKind::OutOfMemory => "OutOfMemory",
-            ErrorKind::LimitError => "LimitError",
-            ErrorKind::WorkerCrashed => "WorkerCrashed",
-            ErrorKind::Internal => "Internal",
-        }
+crate::status::word_enum! {
+    /// The kinds of run failure (the names users see in run records, `runs.error_kind`).
+    /// [`ErrorKind::parse`] reads a stored name back.
+    pub enum ErrorKind ("run error kind") {
+        /// The script does not parse or link.
+        CompileError = "CompileError",
+        /// The script threw (or its promise rejected).
+        ScriptError = "ScriptError",
+        /// The script has no handler for this trigger (`onMessage`, `onSchedule`, `onRequest`).
+        NoHandler = "NoHandler",
+        /// Instruction budget, loop or recursion limit exhausted.
+        BudgetExceeded = "BudgetExceeded",
+        /// Wall-clock budget exhausted.
+        Timeout = "Timeout",
+        /// Memory limit exhausted.
+        OutOfMemory = "OutOfMemory",
+        /// A per-run limit (recipients, VFS bytes, file size) was exceeded and not caught.
+        LimitError = "LimitError",
+        /// The sandbox worker died.
+        WorkerCrashed = "WorkerCrashed",
+        /// A fault in Thwonk itself (the store was unreachable during a read, say).
+        Internal = "Internal",
     }
 }
 
@@ -379,6 +357,19 @@ mod tests {
         assert_eq!(back.error.as_ref().unwrap().kind, ErrorKind::Timeout);
         assert_eq!(back.logs.len(), 1);
         assert!(!back.is_ok());
+    }
+
+    #[test]
+    fn error_kinds_are_parsed_from_their_names() {
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::parse(k.as_str()), Ok(*k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert_eq!(ErrorKind::parse("Timeout"), Ok(ErrorKind::Timeout));
+        assert!(ErrorKind::parse("nonsense").is_err());
+        assert!(ErrorKind::parse("timeout").is_err());
+        assert_eq!(RunStatus::parse("error"), Ok(RunStatus::Error));
+        assert_eq!(serde_json::to_value(RunStatus::Ok).unwrap(), "ok");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! - the row is `sent` when every recipient is, retried while any is still `queued` (only those
 //!   are attempted next time), and `failed` once none is left to try and any failed;
 //! - when the row fails, every failed recipient is reported ([`FailedRecipient`]), for one DSN
-//!   or bounce records (see [`crate::notice`]).
+//!   or bounce records (see [`crate::notice`]);
+//! - the wait before the next attempt follows `egress.retry_schedule` ([`next_delay`]).
 
-use crate::policy::{Class, Failure, classify, next_delay};
+use crate::failure::{Class, Failure, classify};
 use crate::transport::DeliveryReport;
 use std::time::Duration;
+use thwonk_core::status::DeliveryStatus;
 use thwonk_mail::dsn::{FailedRecipient, status_for_reply};
 use thwonk_store::{RecipientState, RecipientUpdate, RowOutcome};
 
@@ -51,13 +53,13 @@ pub fn plan(
     let mut failed = Vec::new();
     let mut still_queued = Vec::new();
     for state in states {
-        match state.status.as_str() {
-            "queued" => {}
-            "failed" => {
+        match state.status {
+            DeliveryStatus::Queued => {}
+            DeliveryStatus::Failed => {
                 failed.push(earlier_failure(&state.rcpt, state.last_reply.as_deref()));
                 continue;
             }
-            _ => continue,
+            DeliveryStatus::Sent => continue,
         }
         let found = report.destinations.iter().find(|d| {
             d.recipients
@@ -71,27 +73,27 @@ pub fn plan(
         };
         let attempts = u32::try_from(state.attempts.max(0)).unwrap_or(u32::MAX);
         let (status, reply) = match result {
-            Ok(reply) => ("sent", reply.clone()),
+            Ok(reply) => (DeliveryStatus::Sent, reply.clone()),
             Err(f) if classify(f) == Class::Permanent => {
                 failed.push(failed_recipient(&state.rcpt, destination, f, None));
-                ("failed", reply_of(f))
+                (DeliveryStatus::Failed, reply_of(f))
             }
             Err(f) if attempts.saturating_add(1) < retry.max_attempts => {
                 still_queued.push(format!("{}: {}", state.rcpt, reply_of(f)));
-                ("queued", reply_of(f))
+                (DeliveryStatus::Queued, reply_of(f))
             }
             Err(f) => {
                 let n = retry.max_attempts;
                 failed.push(failed_recipient(&state.rcpt, destination, f, Some(n)));
                 (
-                    "failed",
+                    DeliveryStatus::Failed,
                     format!("gave up after {n} attempts: {}", reply_of(f)),
                 )
             }
         };
         updates.push(RecipientUpdate {
             rcpt: state.rcpt.clone(),
-            status: status.to_string(),
+            status,
             reply,
         });
     }
@@ -129,6 +131,14 @@ pub fn plan(
         delay: None,
         failed,
     }
+}
+
+/// The wait before the next attempt, after `attempts` failed ones: the schedule's entry at
+/// that index, its last entry repeating. An empty schedule (refused by the config) retries at
+/// once. The schedule is [`thwonk_core::config::EgressConfig::retry_schedule`].
+pub fn next_delay(attempts: u32, schedule: &[Duration]) -> Duration {
+    let i = (attempts as usize).min(schedule.len().saturating_sub(1));
+    schedule.get(i).copied().unwrap_or(Duration::ZERO)
 }
 
 /// What a failure leaves in `last_reply`: the server's reply as it came (`550 5.1.1 ...`), or
@@ -239,10 +249,10 @@ mod tests {
         schedule: &[Duration::from_secs(30), Duration::from_secs(120)],
     };
 
-    fn state(rcpt: &str, status: &str, attempts: i64) -> RecipientState {
+    fn state(rcpt: &str, status: DeliveryStatus, attempts: i64) -> RecipientState {
         RecipientState {
             rcpt: rcpt.into(),
-            status: status.into(),
+            status,
             attempts,
             last_reply: None,
             updated_at_ms: 0,
@@ -274,8 +284,8 @@ mod tests {
     #[test]
     fn one_refused_recipient_fails_alone_and_the_row_fails_with_its_reply() {
         let states = [
-            state("a@x.test", "queued", 0),
-            state("b@x.test", "queued", 0),
+            state("a@x.test", DeliveryStatus::Queued, 0),
+            state("b@x.test", DeliveryStatus::Queued, 0),
         ];
         let report = DeliveryReport {
             destinations: vec![
@@ -302,8 +312,8 @@ mod tests {
     #[test]
     fn a_transient_failure_retries_only_that_recipient() {
         let states = [
-            state("a@x.test", "queued", 0),
-            state("b@x.test", "queued", 0),
+            state("a@x.test", DeliveryStatus::Queued, 0),
+            state("b@x.test", DeliveryStatus::Queued, 0),
         ];
         let report = DeliveryReport {
             destinations: vec![
@@ -324,7 +334,10 @@ mod tests {
         assert!(p.failed.is_empty());
 
         // The next attempt went to b only; a stays as it was (no update at all).
-        let states = [state("a@x.test", "sent", 1), state("b@x.test", "queued", 1)];
+        let states = [
+            state("a@x.test", DeliveryStatus::Sent, 1),
+            state("b@x.test", DeliveryStatus::Queued, 1),
+        ];
         let report = DeliveryReport {
             destinations: vec![dest(&["b@x.test"], Ok("250 ok"))],
         };
@@ -335,7 +348,7 @@ mod tests {
 
     #[test]
     fn the_last_allowed_attempt_gives_up_with_an_expired_status() {
-        let states = [state("b@x.test", "queued", 2)];
+        let states = [state("b@x.test", DeliveryStatus::Queued, 2)];
         let report = DeliveryReport {
             destinations: vec![dest(&["b@x.test"], Err(reply(451, "4.3.0 later")))],
         };
@@ -353,9 +366,9 @@ mod tests {
 
     #[test]
     fn recipients_that_failed_earlier_are_reported_when_the_row_fails() {
-        let mut earlier = state("a@x.test", "failed", 1);
+        let mut earlier = state("a@x.test", DeliveryStatus::Failed, 1);
         earlier.last_reply = Some("550 5.1.1 unknown".into());
-        let states = [earlier, state("b@x.test", "queued", 1)];
+        let states = [earlier, state("b@x.test", DeliveryStatus::Queued, 1)];
         let report = DeliveryReport {
             destinations: vec![dest(&["B@X.test"], Ok("250 ok"))],
         };
@@ -372,8 +385,8 @@ mod tests {
     #[test]
     fn permanent_failures_without_a_reply_get_their_own_status() {
         let states = [
-            state("a@gone.test", "queued", 0),
-            state("b@null.test", "queued", 0),
+            state("a@gone.test", DeliveryStatus::Queued, 0),
+            state("b@null.test", DeliveryStatus::Queued, 0),
         ];
         let report = DeliveryReport {
             destinations: vec![
@@ -392,10 +405,21 @@ mod tests {
 
     #[test]
     fn a_recipient_missing_from_the_report_is_retried() {
-        let states = [state("a@x.test", "queued", 0)];
+        let states = [state("a@x.test", DeliveryStatus::Queued, 0)];
         let p = plan(&states, &DeliveryReport::default(), 0, RETRY, 0);
         assert_eq!(statuses(&p), [("a@x.test", "queued")]);
         assert!(matches!(p.outcome, RowOutcome::Retry { .. }));
+    }
+
+    #[test]
+    fn delays_follow_the_schedule_and_the_last_one_repeats() {
+        let s: Vec<Duration> = [30, 120, 600].map(Duration::from_secs).to_vec();
+        assert_eq!(next_delay(0, &s), Duration::from_secs(30));
+        assert_eq!(next_delay(1, &s), Duration::from_secs(120));
+        assert_eq!(next_delay(2, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(9, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(u32::MAX, &s), Duration::from_secs(600));
+        assert_eq!(next_delay(3, &[]), Duration::ZERO);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Both files are written to a temporary name, synced and renamed, so a reader that sees an
 //! `.eml` never sees half of it, and the `.json` is written first so it is there by then.
 
-use crate::policy::Failure;
+use crate::failure::Failure;
 use crate::transport::{DeliveryReport, Outgoing, Transport};
 use std::io::Write;
 use std::path::{Path, PathBuf};

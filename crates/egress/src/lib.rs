@@ -3,8 +3,10 @@
 //!
 //! - [`worker`]: the job loop ([`Egress`]): `egress.concurrency` takers, graceful shutdown,
 //!   and what each delivery result does to the outbox row and the job.
-//! - [`policy`]: pure retry policy: what is transient, what is permanent, how long to wait.
-//! - [`attempt`]: pure: one attempt's report → each recipient's new state and the row's.
+//! - [`attempt`]: pure: one attempt's report → each recipient's new state and the row's, and
+//!   how long to wait before the next attempt.
+//! - [`failure`]: pure: why a destination did not take a message ([`Failure`]), and whether
+//!   that is transient or permanent ([`classify`]).
 //! - [`notice`]: pure: who hears of a failure (a DSN to the sender, or bounce records).
 //! - [`transport`]: the [`Transport`] trait, the message handed to it ([`Outgoing`]) and the
 //!   per-destination [`DeliveryReport`] it returns.
@@ -25,18 +27,18 @@
 
 pub mod attempt;
 pub mod capture;
+pub mod failure;
 pub mod mode;
 pub mod mx;
 pub mod notice;
-pub mod policy;
 pub mod relay;
 pub mod smtp;
 pub mod transport;
 pub mod worker;
 
+pub use failure::{Class, Failure, classify};
 pub use mode::ModeTransport;
-pub use policy::{Class, Decision, Failure, classify, decide, next_delay};
-pub use transport::{DeliveryReport, Destination, Outgoing, Transport, Verdict};
+pub use transport::{DeliveryReport, Destination, Outgoing, Transport};
 pub use worker::Egress;
 
 /// Errors that stop the egress role (delivery failures are not errors: they are recorded on

@@ -12,7 +12,7 @@
 //! queued, so a domain that took the message is not sent it again.
 
 use crate::EgressError;
-use crate::policy::{Class, Failure, classify};
+use crate::failure::{Class, Failure, classify};
 use crate::smtp::{RecipientResult, envelope, merge, session};
 use crate::transport::{DeliveryReport, Destination, Outgoing, Transport};
 use futures_util::StreamExt as _;

@@ -1,7 +1,7 @@
 //! What the two SMTP modes share: building lettre envelopes, reading lettre's errors as
 //! [`Failure`]s, and one bounded SMTP session to one server with a result per recipient.
 
-use crate::policy::Failure;
+use crate::failure::Failure;
 use crate::transport::Destination;
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::AsyncSmtpConnection;

@@ -23,15 +23,16 @@
 
 use crate::EgressError;
 use crate::attempt;
+use crate::attempt::next_delay;
 use crate::mode::ModeTransport;
 use crate::notice::{Notice, bounce_records, dsn_row, notice_for};
-use crate::policy::next_delay;
 use crate::transport::{DeliveryReport, Outgoing, Transport};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use thwonk_core::config::Config;
 use thwonk_core::ids::new_id;
+use thwonk_core::status::DeliveryStatus;
 use thwonk_core::time::now_ms;
 use thwonk_mail::dsn::DsnContext;
 use thwonk_store::{Attempt, NewBounce, NewOutbox, OutboxRow, RowOutcome, Store, StoreError};
@@ -177,7 +178,7 @@ impl<T: Transport> Taker<T> {
             self.queue.finish(&job.id, None).await?;
             return Ok(());
         };
-        if row.status != "queued" {
+        if row.status != DeliveryStatus::Queued {
             // Delivered or given up already (a job published twice, or re-queued by the
             // reconciler): nothing to do.
             self.queue.finish(&job.id, None).await?;
@@ -205,7 +206,7 @@ impl<T: Transport> Taker<T> {
         for rcpt in &row.rcpt_to {
             let queued = states
                 .iter()
-                .any(|s| &s.rcpt == rcpt && s.status == "queued");
+                .any(|s| &s.rcpt == rcpt && s.status == DeliveryStatus::Queued);
             if queued && !pending.contains(rcpt) {
                 pending.push(rcpt.clone());
             }
@@ -272,8 +273,10 @@ impl<T: Transport> Taker<T> {
         }
         match (&plan.outcome, plan.delay) {
             (RowOutcome::Sent, _) => {
-                thwonk_core::metrics::DELIVERIES
-                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "sent"]);
+                thwonk_core::metrics::DELIVERIES.inc(&[
+                    thwonk_core::metrics::egress_mode(egress.mode),
+                    DeliveryStatus::Sent.as_str(),
+                ]);
                 self.queue.finish(&job.id, None).await?;
                 tracing::info!(outbox = %row.id, recipients = pending.len(), "delivered");
             }
@@ -292,8 +295,10 @@ impl<T: Transport> Taker<T> {
                 tracing::info!(outbox = %row.id, attempt = attempts + 1, retry_in_ms = millis(delay.unwrap_or_default()), %error, "delivery deferred");
             }
             (RowOutcome::Failed { error }, _) => {
-                thwonk_core::metrics::DELIVERIES
-                    .inc(&[thwonk_core::metrics::egress_mode(egress.mode), "failed"]);
+                thwonk_core::metrics::DELIVERIES.inc(&[
+                    thwonk_core::metrics::egress_mode(egress.mode),
+                    DeliveryStatus::Failed.as_str(),
+                ]);
                 self.queue.finish(&job.id, None).await?;
                 tracing::warn!(outbox = %row.id, attempt = attempts + 1, %error, "delivery failed");
             }

@@ -1,7 +1,11 @@
 //! Mode capture: each message and its envelope land as files, atomically.
 
+mod support;
+
+use support::plan::planned;
 use thwonk_egress::capture::CaptureTransport;
-use thwonk_egress::{Class, Outgoing, Transport, Verdict, classify};
+use thwonk_egress::{Class, Outgoing, Transport, classify};
+use thwonk_store::RowOutcome;
 
 #[tokio::test]
 async fn capture_writes_the_message_and_its_envelope() {
@@ -17,7 +21,11 @@ async fn capture_writes_the_message_and_its_envelope() {
             raw: b"Subject: hi\n\nbody\n",
         })
         .await;
-    assert_eq!(report.verdict(), Verdict::Delivered, "{report:?}");
+    assert_eq!(
+        planned(&rcpt, &report).outcome,
+        RowOutcome::Sent,
+        "{report:?}"
+    );
 
     let eml = std::fs::read(captured.join("0190-abc.eml")).unwrap();
     assert_eq!(eml, b"Subject: hi\r\n\r\nbody\r\n");
@@ -73,7 +81,7 @@ async fn an_unwritable_folder_is_a_transient_failure() {
         })
         .await;
     assert!(
-        matches!(report.verdict(), Verdict::Transient(_)),
+        matches!(planned(&rcpt, &report).outcome, RowOutcome::Retry { .. }),
         "{report:?}"
     );
 }

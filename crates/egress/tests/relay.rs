@@ -4,11 +4,11 @@
 mod support;
 
 use std::time::{Duration, Instant};
+use support::plan::{planned, statuses};
 use support::smtp_sink::{Behaviour, Sink};
 use thwonk_egress::relay::RelayTransport;
-use thwonk_egress::{
-    Class, Decision, DeliveryReport, Failure, Outgoing, Transport, Verdict, classify, decide,
-};
+use thwonk_egress::{Class, DeliveryReport, Failure, Outgoing, Transport, classify};
+use thwonk_store::RowOutcome;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -41,7 +41,11 @@ async fn delivered_mail_reaches_the_relay_with_its_envelope_and_crlf_line_ends()
     let t = relay(&sink.relay(), TIMEOUT);
     let raw = b"From: list@example.org\nSubject: hi\n\nline one\n.dot line\nend\n";
     let report = send(&t, raw, &rcpts()).await;
-    assert_eq!(report.verdict(), Verdict::Delivered, "{report:?}");
+    assert_eq!(
+        planned(&rcpts(), &report).outcome,
+        RowOutcome::Sent,
+        "{report:?}"
+    );
     assert!(
         report.destinations[0]
             .result
@@ -62,7 +66,7 @@ async fn delivered_mail_reaches_the_relay_with_its_envelope_and_crlf_line_ends()
 
     // The same transport delivers the next message.
     let report = send(&t, b"Subject: two\r\n\r\nx\r\n", &rcpts()).await;
-    assert_eq!(report.verdict(), Verdict::Delivered);
+    assert_eq!(planned(&rcpts(), &report).outcome, RowOutcome::Sent);
     assert_eq!(sink.transactions().len(), 2);
 }
 
@@ -85,15 +89,12 @@ async fn a_451_to_rcpt_is_transient_and_retried() {
         "{f:?}"
     );
     assert_eq!(classify(f), Class::Transient);
-    let verdict = report.verdict();
+    let plan = planned(&rcpts(), &report);
     assert!(
-        matches!(&verdict, Verdict::Transient(t) if t.contains("451")),
-        "{verdict:?}"
+        matches!(&plan.outcome, RowOutcome::Retry { error, .. } if error.contains("451")),
+        "{plan:?}"
     );
-    assert!(matches!(
-        decide(&verdict, 0, 8, &[Duration::from_secs(30), Duration::from_secs(120)]),
-        Decision::Retry { delay, .. } if delay == Duration::from_secs(30)
-    ));
+    assert_eq!(plan.delay, Some(Duration::from_secs(30)));
     assert!(sink.transactions().is_empty());
 }
 
@@ -113,8 +114,7 @@ async fn a_550_to_data_is_permanent_and_keeps_the_remote_reply() {
     let f = only_failure(&report);
     assert!(matches!(f, Failure::Reply { code: 550, .. }), "{f:?}");
     assert_eq!(classify(f), Class::Permanent);
-    let Decision::Fail { error } = decide(&report.verdict(), 0, 8, &[Duration::from_secs(30)])
-    else {
+    let RowOutcome::Failed { error } = planned(&rcpts(), &report).outcome else {
         panic!("a 5xx must not be retried");
     };
     assert!(
@@ -137,7 +137,10 @@ async fn a_550_to_rcpt_is_permanent() {
     )
     .await;
     assert!(
-        matches!(report.verdict(), Verdict::Permanent(_)),
+        matches!(
+            planned(&rcpts(), &report).outcome,
+            RowOutcome::Failed { .. }
+        ),
         "{report:?}"
     );
 }
@@ -177,7 +180,11 @@ async fn a_delivery_cut_off_mid_data_does_not_spoil_the_next_one() {
     // Give lettre time to park the abandoned connection, if it were going to.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let second = send(&t, b"Subject: two\r\n\r\ny\r\n", &rcpts()).await;
-    assert_eq!(second.verdict(), Verdict::Delivered, "{second:?}");
+    assert_eq!(
+        planned(&rcpts(), &second).outcome,
+        RowOutcome::Sent,
+        "{second:?}"
+    );
     let got = sink.transactions();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].data, b"Subject: two\r\n\r\ny\r\n");
@@ -198,7 +205,10 @@ async fn a_refused_connection_is_transient() {
     .await;
     let f = only_failure(&report);
     assert!(matches!(f, Failure::Network(_)), "{f:?}");
-    assert!(matches!(report.verdict(), Verdict::Transient(_)));
+    assert!(matches!(
+        planned(&rcpts(), &report).outcome,
+        RowOutcome::Retry { .. }
+    ));
 }
 
 #[tokio::test]
@@ -212,7 +222,15 @@ async fn an_unparseable_recipient_fails_alone() {
     )
     .await;
     assert_eq!(report.destinations.len(), 2);
-    assert!(matches!(report.verdict(), Verdict::Permanent(t) if t.contains("delivered to")));
+    let plan = planned(&rcpt, &report);
+    assert_eq!(
+        statuses(&plan),
+        [("ok@example.com", "sent"), ("not an address", "failed")]
+    );
+    assert!(
+        matches!(plan.outcome, RowOutcome::Failed { .. }),
+        "{plan:?}"
+    );
     assert_eq!(sink.transactions()[0].rcpt_to, vec!["ok@example.com"]);
 }
 

@@ -32,9 +32,7 @@ pub(crate) fn received_header(t: &Trace<'_>) -> String {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("IPv6:{v6}"),
     };
-    let date = chrono::DateTime::from_timestamp_millis(t.received_at_ms)
-        .unwrap_or_default()
-        .to_rfc2822();
+    let date = thwonk_core::time::rfc5322(t.received_at_ms);
     let protocol = match (t.esmtp, t.utf8, t.tls) {
         (false, _, _) => "SMTP",
         (true, false, false) => "ESMTP",

@@ -12,6 +12,7 @@
 
 use crate::sink::{DeliverError, Envelope, MailSink, RcptVerdict};
 use std::sync::Arc;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_core::{Address, Config};
 use thwonk_mail::dsn::{ReportedRecipient, parse_dsn};
 use thwonk_mail::verp::{bounce_token, is_bounce_address};
@@ -73,7 +74,7 @@ impl StoreSink {
 /// Only an active thwonk with a deployed script takes mail: without a script there is
 /// nothing to run, and queued mail would pile up.
 fn takes_mail(thwonk: &Thwonk) -> bool {
-    thwonk.status == "active" && thwonk.active_version.is_some()
+    thwonk.status == ThwonkStatus::Active && thwonk.active_version.is_some()
 }
 
 /// Recipients grouped by the thwonk that owns them, in order of first appearance:
@@ -242,6 +243,7 @@ fn bounce_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use thwonk_core::status::DeliveryStatus;
 
     fn row() -> OutboxRow {
         OutboxRow {
@@ -251,7 +253,7 @@ mod tests {
             mail_from: "bounces+abc@example.org".into(),
             rcpt_to: vec!["bob@example.net".into(), "carol@example.net".into()],
             raw: Vec::new(),
-            status: "sent".into(),
+            status: DeliveryStatus::Sent,
             attempts: 0,
             last_error: None,
             next_attempt_at_ms: 0,
@@ -313,7 +315,7 @@ mod tests {
         let mut t = Thwonk {
             id: "t".into(),
             address: Address::parse("a@example.org").unwrap(),
-            status: "active".into(),
+            status: ThwonkStatus::Active,
             active_version: Some(1),
             schedule: None,
             created_at_ms: 0,
@@ -322,7 +324,7 @@ mod tests {
         t.active_version = None;
         assert!(!takes_mail(&t));
         t.active_version = Some(1);
-        t.status = "disabled".into();
+        t.status = ThwonkStatus::Disabled;
         assert!(!takes_mail(&t));
     }
 }

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thwonk_core::run::{OutgoingAttachment, SendKind, SendRequest};
+use thwonk_core::time::system_time;
 
 /// What composing needs besides the send itself.
 #[derive(Debug, Clone, Copy)]
@@ -299,9 +299,4 @@ fn one_line(s: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn system_time(ms: i64) -> SystemTime {
-    // Before 1970 cannot be written by lettre's date type; a run never has such a time.
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

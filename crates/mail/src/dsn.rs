@@ -9,8 +9,8 @@
 //! Every field value written here comes from the network (remote replies) or a sender: each is
 //! made one printable-ASCII line of bounded length before it is written.
 
-use chrono::{DateTime, Utc};
 use mail_parser::MimeHeaders as _;
+use thwonk_core::time::rfc5322;
 
 /// Longest field value written into a DSN (a remote reply can be long; a header line must
 /// stay under 998 octets, RFC 5322 §2.1.1).
@@ -74,7 +74,7 @@ pub fn build_dsn(ctx: &DsnContext<'_>, failed: &[FailedRecipient]) -> Vec<u8> {
 
     let mut status = format!(
         "Reporting-MTA: dns; {host}\r\nArrival-Date: {}\r\n",
-        rfc2822(ctx.arrival_ms)
+        rfc5322(ctx.arrival_ms)
     );
     for f in failed {
         status.push_str(&format!(
@@ -99,7 +99,7 @@ pub fn build_dsn(ctx: &DsnContext<'_>, failed: &[FailedRecipient]) -> Vec<u8> {
     );
     push(w, &format!("To: <{}>\r\n", field(ctx.to)));
     push(w, "Subject: Undelivered Mail Returned to Sender\r\n");
-    push(w, &format!("Date: {}\r\n", rfc2822(ctx.date_ms)));
+    push(w, &format!("Date: {}\r\n", rfc5322(ctx.date_ms)));
     push(
         w,
         &format!("Message-ID: <dsn-{}@{host}>\r\n", field(ctx.id)),
@@ -212,12 +212,6 @@ fn boundary_for<const N: usize>(id: &str, parts: [&[u8]; N]) -> String {
         boundary.push('x');
     }
     boundary
-}
-
-fn rfc2822(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc2822()
 }
 
 /// One recipient block of an incoming DSN, as far as it could be read.

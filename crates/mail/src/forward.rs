@@ -11,6 +11,7 @@ use crate::crlf::normalize_crlf;
 use crate::error::ComposeError;
 use crate::headers::{header_block_end, write_fields};
 use crate::parse::decode_unstructured;
+use thwonk_core::time::rfc5322;
 
 /// Fields of the original that are not forwarded.
 const DROPPED: &[&str] = &["bcc", "resent-bcc", "return-path"];
@@ -37,7 +38,7 @@ pub fn forward(original: &[u8], resent: &Resent<'_>) -> Result<Vec<u8>, ComposeE
 
     let mut top = vec![
         ("Resent-From".to_string(), resent.from.to_string()),
-        ("Resent-Date".to_string(), rfc2822_date(resent.date_ms)),
+        ("Resent-Date".to_string(), rfc5322(resent.date_ms)),
         (
             "Resent-Message-ID".to_string(),
             format!("<{}>", resent.message_id),
@@ -143,12 +144,6 @@ fn field_name(field: &[u8]) -> Option<&str> {
     let colon = field.iter().position(|&b| b == b':')?;
     let name = std::str::from_utf8(&field[..colon]).ok()?.trim_end();
     crate::headers::is_field_name(name).then_some(name)
-}
-
-fn rfc2822_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc2822()
 }
 
 #[cfg(test)]

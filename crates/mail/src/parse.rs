@@ -5,9 +5,9 @@
 //! Nothing here returns an error or panics; a field that cannot be read is empty or `None`.
 
 use base64::Engine as _;
-use chrono::{DateTime, SecondsFormat};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use thwonk_core::run::{AttachmentView, Mailbox, MessageView};
+use thwonk_core::time::{ms_from_seconds, rfc3339_millis, rfc3339_seconds};
 
 /// Most text parts joined into `msg.text`; the rest are left out (they are still in
 /// `msg.raw`). A message of 10,000 tiny parts would otherwise make a 10,000-piece text.
@@ -41,7 +41,7 @@ pub fn parse_message(raw: &[u8], envelope: &InboundEnvelope<'_>) -> MessageView 
         recipients: envelope.recipients.to_vec(),
         raw: String::from_utf8_lossy(raw).into_owned(),
         size: raw.len() as u64,
-        received_at: iso_from_ms(envelope.received_at_ms),
+        received_at: rfc3339_millis(envelope.received_at_ms),
         ..MessageView::default()
     };
     // mail-parser is fuzzed, but this is network input in a long-running process: a panic in
@@ -97,8 +97,8 @@ fn read_content(raw: &[u8], view: &mut MessageView) -> Option<()> {
     view.date = message
         .date()
         .filter(|d| d.is_valid())
-        .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0))
-        .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true));
+        .and_then(|d| ms_from_seconds(d.to_timestamp()))
+        .map(rfc3339_seconds);
     view.message_id = message
         .message_id()
         .filter(|id| !id.is_empty())
@@ -230,11 +230,4 @@ pub(crate) fn decode_unstructured(value: &[u8]) -> String {
         HeaderValue::Text(t) => t.trim().to_string(),
         _ => String::new(),
     }
-}
-
-/// ISO 8601 (RFC 3339, UTC, ms), the form JavaScript's `Date.prototype.toISOString` writes.
-fn iso_from_ms(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -54,12 +54,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<FileInfo>) -> std::io::Result<()>
         } else if meta.is_file() {
             let rel = entry.path();
             let rel = rel.strip_prefix(root).unwrap_or(&rel);
-            let updated_at_ms = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
+            let updated_at_ms = meta.modified().map(thwonk_core::time::ms_of).unwrap_or(0);
             out.push(FileInfo {
                 path: rel.to_string_lossy().replace('\\', "/"),
                 size: meta.len(),

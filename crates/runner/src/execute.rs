@@ -15,6 +15,7 @@ use thwonk_core::run::{
     ErrorKind, RunError, RunOutcome, RunRequest, RunStatus, SandboxLimits, SendKind, ThwonkContext,
     Trigger,
 };
+use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
 use thwonk_mail::{ComposeContext, InboundEnvelope};
 use thwonk_sandbox::WorkerPool;
@@ -112,9 +113,7 @@ pub async fn execute_schedule(
             Vec::new(),
         ));
     };
-    let at = chrono::DateTime::from_timestamp_millis(at_ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at = thwonk_core::time::rfc3339_millis(at_ms);
     let request = RunRequest {
         run_id: run_id.clone(),
         thwonk: context(thwonk),
@@ -166,7 +165,7 @@ pub async fn execute_request(
             outcome,
             Vec::new(),
         );
-        commit.run.trigger = "request".into();
+        commit.run.trigger = TriggerKind::Request;
         return Ok((commit, None));
     };
     let request = RunRequest {
@@ -192,7 +191,7 @@ pub async fn execute_request(
         outcome,
         outbox,
     );
-    commit.run.trigger = "request".into();
+    commit.run.trigger = TriggerKind::Request;
     Ok((commit, value))
 }
 
@@ -281,11 +280,7 @@ fn commit_for(
     outbox: Vec<NewOutbox>,
 ) -> RunCommit {
     let (error_kind, error_message, error_stack) = match &outcome.error {
-        Some(e) => (
-            Some(e.kind.as_str().to_string()),
-            Some(e.message.clone()),
-            e.stack.clone(),
-        ),
+        Some(e) => (Some(e.kind), Some(e.message.clone()), e.stack.clone()),
         None => (None, None, None),
     };
     let ok = outcome.is_ok();
@@ -295,12 +290,12 @@ fn commit_for(
             thwonk_id: thwonk.id.clone(),
             message_id: msg.map(|m| m.id.clone()),
             trigger: if schedule_tick_ms.is_some() {
-                "schedule".into()
+                TriggerKind::Schedule
             } else {
-                "message".into()
+                TriggerKind::Message
             },
             script_version,
-            status: outcome.status.as_str().into(),
+            status: outcome.status,
             error_kind,
             error_message,
             error_stack,
@@ -331,12 +326,13 @@ mod tests {
     use super::*;
     use thwonk_core::Address;
     use thwonk_core::run::{Cost, Effects, SendRequest, VfsOp};
+    use thwonk_core::status::ThwonkStatus;
 
     fn thwonk() -> Thwonk {
         Thwonk {
             id: "t1".into(),
             address: Address::parse("list@example.org").unwrap(),
-            status: "active".into(),
+            status: ThwonkStatus::Active,
             active_version: Some(1),
             schedule: None,
             created_at_ms: 0,

@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use thwonk_core::config::InvokeConfig;
 use thwonk_core::ids::new_id;
-use thwonk_core::run::{ErrorKind, RunError};
+use thwonk_core::run::{ErrorKind, RunError, RunStatus};
+use thwonk_core::status::ThwonkStatus;
 use thwonk_core::time::now_ms;
 use thwonk_store::{CommitResult, RunRecord, Store};
 use thwonk_thoonk::{INBOUND, Job, JobQueue, Redis};
@@ -70,8 +71,7 @@ impl RequestJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvokeOutcome {
     pub run_id: String,
-    /// `ok` or `error`.
-    pub status: String,
+    pub status: RunStatus,
     /// `onRequest`'s return value (JSON). `None` when the run failed, and when the run had
     /// committed before and this answer comes from its record.
     pub value: Option<serde_json::Value>,
@@ -141,7 +141,7 @@ pub async fn invoke_with(
         .await
         .map_err(|e| InvokeError::Unavailable(e.to_string()))?
         .ok_or_else(|| InvokeError::NoSuchThwonk(thwonk_id.to_string()))?;
-    if thwonk.status != "active" {
+    if thwonk.status != ThwonkStatus::Active {
         return Err(InvokeError::Disabled(thwonk.address.to_string()));
     }
     let now = now_ms();
@@ -214,38 +214,20 @@ fn json_depth(v: &serde_json::Value) -> usize {
 fn outcome_of_record(run: &RunRecord) -> InvokeOutcome {
     InvokeOutcome {
         run_id: run.id.clone(),
-        status: run.status.clone(),
+        status: run.status,
         value: None,
-        error: run.error_kind.as_ref().map(|kind| RunError {
-            kind: error_kind(kind),
+        error: run.error_kind.map(|kind| RunError {
+            kind,
             message: run.error_message.clone().unwrap_or_default(),
             stack: run.error_stack.clone(),
         }),
     }
 }
 
-fn error_kind(name: &str) -> ErrorKind {
-    use ErrorKind::*;
-    [
-        CompileError,
-        ScriptError,
-        NoHandler,
-        BudgetExceeded,
-        Timeout,
-        OutOfMemory,
-        LimitError,
-        WorkerCrashed,
-        Internal,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
-    .unwrap_or(Internal)
-}
-
 fn refused(run_id: &str, kind: ErrorKind, message: &str) -> InvokeOutcome {
     InvokeOutcome {
         run_id: run_id.to_string(),
-        status: "error".into(),
+        status: RunStatus::Error,
         value: None,
         error: Some(RunError {
             kind,
@@ -283,7 +265,7 @@ impl Runner {
         }
         let refusal = match self.store.thwonk(&req.thwonk_id).await? {
             None => Some("the thwonk no longer exists"),
-            Some(t) if t.status != "active" => Some("the thwonk is disabled"),
+            Some(t) if t.status != ThwonkStatus::Active => Some("the thwonk is disabled"),
             Some(_) => None,
         };
         if let Some(why) = refusal {
@@ -345,7 +327,7 @@ impl Runner {
         )
         .instrument(span.clone())
         .await?;
-        if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
+        if commit.run.error_kind == Some(ErrorKind::Internal) {
             return Err(RunnerError::Internal(
                 commit.run.error_message.unwrap_or_default(),
             ));
@@ -370,7 +352,7 @@ impl Runner {
                     queue_outbound(outbound, &row.id).await;
                 }
                 feeds::apply_after_commit(&self.store, &self.redis, &thwonk.id).await;
-                let ok = commit.run.status == "ok";
+                let ok = commit.run.status == RunStatus::Ok;
                 let mut outcome = outcome_of_record(&commit.run);
                 outcome.value = if ok { value } else { None };
                 Ok(outcome)
@@ -424,17 +406,5 @@ mod tests {
             deep = serde_json::Value::Array(vec![deep]);
         }
         assert_eq!(json_depth(&deep), 500);
-    }
-
-    #[test]
-    fn error_kinds_round_trip_through_their_names() {
-        for k in [
-            ErrorKind::ScriptError,
-            ErrorKind::NoHandler,
-            ErrorKind::Timeout,
-        ] {
-            assert_eq!(error_kind(k.as_str()), k);
-        }
-        assert_eq!(error_kind("nonsense"), ErrorKind::Internal);
     }
 }

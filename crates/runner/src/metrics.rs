@@ -9,9 +9,9 @@ use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, Redis};
 /// Count a committed run: by trigger, status and error kind; its instructions and time.
 pub fn record_run(run: &RunRecord) {
     metrics::RUNS.inc(&[
-        &run.trigger,
-        &run.status,
-        run.error_kind.as_deref().unwrap_or(""),
+        run.trigger.as_str(),
+        run.status.as_str(),
+        run.error_kind.map(|k| k.as_str()).unwrap_or(""),
     ]);
     metrics::RUN_INSTRUCTIONS.observe(run.instructions as f64);
     metrics::RUN_DURATION.observe(run.wall_ms as f64 / 1000.0);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use thwonk_core::Config;
 use thwonk_core::run::ErrorKind;
+use thwonk_core::status::MessageStatus;
 use thwonk_core::time::now_ms;
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::{CommitResult, Store};
@@ -173,8 +174,8 @@ impl Runner {
             inbound.finish(&job.id, Some("no such message")).await?;
             return Ok(());
         };
-        if msg.status != "queued" {
-            inbound.finish(&job.id, Some(&msg.status)).await?;
+        if msg.status != MessageStatus::Queued {
+            inbound.finish(&job.id, Some(msg.status.as_str())).await?;
             return Ok(());
         }
         if !self
@@ -251,7 +252,7 @@ impl Runner {
                     .instrument(span.clone())
                     .await?;
             let run_id = commit.run.id.clone();
-            if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
+            if commit.run.error_kind == Some(ErrorKind::Internal) {
                 // Thwonk failed, not the script (the store went away mid-run, say): commit
                 // nothing, so the message is not used up, and let the job be retried.
                 return Err(RunnerError::Internal(

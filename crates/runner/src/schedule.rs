@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use thwonk_core::cron::Cron;
 use thwonk_core::run::ErrorKind;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_core::time::now_ms;
 use thwonk_store::{CommitResult, Store};
 use thwonk_thoonk::{Job, JobQueue, Recurring, Redis};
@@ -195,7 +196,8 @@ impl Runner {
             inbound.finish(&job.id, Some("no such thwonk")).await?;
             return Ok(());
         };
-        if thwonk.status != "active" || self.store.schedule_tick_ran(&thwonk.id, tick.at_ms).await?
+        if thwonk.status != ThwonkStatus::Active
+            || self.store.schedule_tick_ran(&thwonk.id, tick.at_ms).await?
         {
             inbound.finish(&job.id, Some("nothing to run")).await?;
             return Ok(());
@@ -240,7 +242,7 @@ impl Runner {
         )
         .instrument(span.clone())
         .await?;
-        if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
+        if commit.run.error_kind == Some(ErrorKind::Internal) {
             return Err(RunnerError::Internal(
                 commit.run.error_message.unwrap_or_default(),
             ));

@@ -35,7 +35,6 @@
 //! - `legacy`: the classic-script API (`thwonk.print`, `thwonk.message.sendAll`, ...).
 //! - `settle`: awaiting promises by draining the job queue.
 //! - `failure`: engine errors → the `RunError` users read.
-//! - `iso`: ISO 8601 timestamps.
 //!
 //! Not for: deciding when scripts run, storing anything, composing MIME or sending mail (the
 //! runner, store, mail and egress crates do that). Linux only (the wall is made of Linux
@@ -49,7 +48,6 @@ mod engine;
 mod failure;
 mod frame;
 mod host;
-mod iso;
 mod legacy;
 mod outgoing;
 mod overlay;

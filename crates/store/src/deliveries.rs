@@ -10,6 +10,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use thwonk_core::ids::new_id;
+use thwonk_core::status::DeliveryStatus;
 
 use crate::rows::{self, outbox_columns};
 use crate::{NewOutbox, OutboxRow, Result, Store};
@@ -18,8 +19,7 @@ use crate::{NewOutbox, OutboxRow, Result, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientState {
     pub rcpt: String,
-    /// `queued`, `sent` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     /// The remote server's last answer, or what failed.
     pub last_reply: Option<String>,
@@ -30,8 +30,8 @@ pub struct RecipientState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientUpdate {
     pub rcpt: String,
-    /// `queued` (try again), `sent` or `failed`.
-    pub status: String,
+    /// `Queued` (try again), `Sent` or `Failed`.
+    pub status: DeliveryStatus,
     pub reply: String,
 }
 
@@ -173,7 +173,7 @@ impl Store {
             .map(|r| {
                 Ok(RecipientState {
                     rcpt: r.try_get("rcpt")?,
-                    status: r.try_get("status")?,
+                    status: rows::word(r, "status", "outbox_recipients", DeliveryStatus::parse)?,
                     attempts: r.try_get("attempts")?,
                     last_reply: r.try_get("last_reply")?,
                     updated_at_ms: r.try_get("updated_at_ms")?,

@@ -21,7 +21,7 @@
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
 //! - `users`: users, API tokens (stored hashed) and who owns a thwonk, for the HTTP API.
-//! - `outbox`: outgoing mail and its delivery state, for egress.
+//! - `outbox`: reading outbox rows, claiming one for a delivery attempt, listing those queued.
 //! - `deliveries`: per-recipient delivery state, recording one delivery attempt (with its DSN
 //!   and bounce records) in one transaction, and bounce records.
 //! - `feeds`: feed operations committed with their run, pending until applied to Redis.
@@ -55,7 +55,8 @@ pub use schedules::ThwonkSchedule;
 pub use users::{ApiToken, Role, User};
 
 use thwonk_core::Address;
-use thwonk_core::run::{FeedOp, LogLine, VfsOp};
+use thwonk_core::run::{ErrorKind, FeedOp, LogLine, RunStatus, VfsOp};
+use thwonk_core::status::{DeliveryStatus, MessageStatus, ThwonkStatus, TriggerKind};
 
 /// Which SQL engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +100,8 @@ pub struct Store {
 pub struct Thwonk {
     pub id: String,
     pub address: Address,
-    /// `active` or `disabled`; only active thwonks accept mail.
-    pub status: String,
+    /// Only active thwonks accept mail.
+    pub status: ThwonkStatus,
     /// The active script version, if one was deployed.
     pub active_version: Option<i64>,
     /// The active script's `schedule` export, if any.
@@ -150,8 +151,7 @@ pub struct StoredMessage {
     pub rcpt_to: Vec<String>,
     pub raw: Vec<u8>,
     pub received_at_ms: i64,
-    /// `queued`, `processed` or `failed`.
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 /// The record of one run.
@@ -160,12 +160,11 @@ pub struct RunRecord {
     pub id: String,
     pub thwonk_id: String,
     pub message_id: Option<String>,
-    /// `message`, `schedule` or `request`.
-    pub trigger: String,
+    pub trigger: TriggerKind,
     pub script_version: i64,
-    /// `ok` or `error`.
-    pub status: String,
-    pub error_kind: Option<String>,
+    pub status: RunStatus,
+    /// Set when `status` is `Error`.
+    pub error_kind: Option<ErrorKind>,
     pub error_message: Option<String>,
     pub error_stack: Option<String>,
     pub logs: Vec<LogLine>,
@@ -200,8 +199,7 @@ pub struct OutboxRow {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub raw: Vec<u8>,
-    /// `queued`, `sent` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub next_attempt_at_ms: i64,
@@ -214,12 +212,12 @@ pub struct OutboxRow {
 #[derive(Debug, Clone)]
 pub struct RunCommit {
     pub run: RunRecord,
-    /// VFS changes; applied only when `run.status` is `ok`.
+    /// VFS changes; applied only when `run.status` is `Ok`.
     pub vfs: Vec<VfsOp>,
-    /// Outgoing mail; inserted only when `run.status` is `ok`.
+    /// Outgoing mail; inserted only when `run.status` is `Ok`.
     pub outbox: Vec<NewOutbox>,
     /// Feed operations, `feed` being the Thoonk feed's full name (`ADDRESS/NAME`); recorded,
-    /// pending, only when `run.status` is `ok`.
+    /// pending, only when `run.status` is `Ok`.
     pub feed_ops: Vec<FeedOp>,
     /// For a schedule run, the tick it ran for (ms): the run commits only if that tick has
     /// not committed before.

@@ -2,6 +2,7 @@
 //! (`processed` or `failed`, see `runs`); `seq` is the arrival order the runner follows.
 
 use thwonk_core::ids::new_id;
+use thwonk_core::status::MessageStatus;
 
 use crate::rows::{self, message_columns};
 use crate::{NewMessage, Result, Store, StoredMessage};
@@ -18,8 +19,7 @@ pub struct QueuedMessageRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageState {
     pub thwonk_id: String,
-    /// `queued`, `processed` or `failed`.
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 impl Store {
@@ -97,7 +97,7 @@ impl Store {
             .map(|row| {
                 Ok(MessageState {
                     thwonk_id: row.try_get("thwonk_id")?,
-                    status: row.try_get("status")?,
+                    status: rows::word(&row, "status", "messages", MessageStatus::parse)?,
                 })
             })
             .transpose()

@@ -1,5 +1,6 @@
 //! Decoding rows into the public types. Columns cross `sqlx::Any` only as `i64`, text, bytes
-//! and their `Option`s; lists are JSON text and flags are 0/1, converted here.
+//! and their `Option`s; lists are JSON text, flags are 0/1 and states are words
+//! ([`thwonk_core::status`]), converted here and nowhere else.
 //!
 //! The column lists are macros so that each query stays one `&'static str` (`concat!`).
 
@@ -8,6 +9,8 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use thwonk_core::Address;
+use thwonk_core::run::{ErrorKind, RunStatus};
+use thwonk_core::status::{DeliveryStatus, MessageStatus, ThwonkStatus, TriggerKind, UnknownWord};
 
 use crate::{OutboxRow, Result, RunRecord, ScriptVersion, StoreError, StoredMessage, Thwonk};
 
@@ -52,6 +55,17 @@ fn from_json<T: DeserializeOwned>(row: &AnyRow, column: &str, table: &str) -> Re
         .map_err(|e| StoreError::Corrupt(format!("{table}.{column} is not the expected JSON: {e}")))
 }
 
+/// A state column, parsed with `parse` (each state's own `parse`).
+pub(crate) fn word<T>(
+    row: &AnyRow,
+    column: &str,
+    table: &str,
+    parse: fn(&str) -> Result<T, UnknownWord>,
+) -> Result<T> {
+    let text: String = row.try_get(column)?;
+    parse(&text).map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
+}
+
 pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)
 }
@@ -63,7 +77,7 @@ pub(crate) fn thwonk(row: &AnyRow) -> Result<Thwonk> {
     Ok(Thwonk {
         id: row.try_get("id")?,
         address,
-        status: row.try_get("status")?,
+        status: word(row, "status", "thwonks", ThwonkStatus::parse)?,
         active_version: row.try_get("active_version")?,
         schedule: row.try_get("schedule")?,
         created_at_ms: row.try_get("created_at_ms")?,
@@ -89,7 +103,7 @@ pub(crate) fn message(row: &AnyRow) -> Result<StoredMessage> {
         rcpt_to: from_json(row, "rcpt_to", "messages")?,
         raw: row.try_get("raw")?,
         received_at_ms: row.try_get("received_at_ms")?,
-        status: row.try_get("status")?,
+        status: word(row, "status", "messages", MessageStatus::parse)?,
     })
 }
 
@@ -99,10 +113,10 @@ pub(crate) fn run(row: &AnyRow) -> Result<RunRecord> {
         id: row.try_get("id")?,
         thwonk_id: row.try_get("thwonk_id")?,
         message_id: row.try_get("message_id")?,
-        trigger: row.try_get("trigger")?,
+        trigger: word(row, "trigger", "runs", TriggerKind::parse)?,
         script_version: row.try_get("script_version")?,
-        status: row.try_get("status")?,
-        error_kind: row.try_get("error_kind")?,
+        status: word(row, "status", "runs", RunStatus::parse)?,
+        error_kind: error_kind(row)?,
         error_message: row.try_get("error_message")?,
         error_stack: row.try_get("error_stack")?,
         logs: from_json(row, "logs", "runs")?,
@@ -114,6 +128,14 @@ pub(crate) fn run(row: &AnyRow) -> Result<RunRecord> {
     })
 }
 
+fn error_kind(row: &AnyRow) -> Result<Option<ErrorKind>> {
+    let text: Option<String> = row.try_get("error_kind")?;
+    text.map(|t| {
+        ErrorKind::parse(&t).map_err(|e| StoreError::Corrupt(format!("runs.error_kind: {e}")))
+    })
+    .transpose()
+}
+
 pub(crate) fn outbox(row: &AnyRow) -> Result<OutboxRow> {
     Ok(OutboxRow {
         id: row.try_get("id")?,
@@ -122,7 +144,7 @@ pub(crate) fn outbox(row: &AnyRow) -> Result<OutboxRow> {
         mail_from: row.try_get("mail_from")?,
         rcpt_to: from_json(row, "rcpt_to", "outbox")?,
         raw: row.try_get("raw")?,
-        status: row.try_get("status")?,
+        status: word(row, "status", "outbox", DeliveryStatus::parse)?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
         next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,

@@ -9,7 +9,8 @@
 //! run record does nothing when that id committed before (`ON CONFLICT DO NOTHING`; on
 //! PostgreSQL a concurrent second insert waits on the first's key and then does nothing).
 
-use thwonk_core::run::VfsOp;
+use thwonk_core::run::{ErrorKind, RunStatus, VfsOp};
+use thwonk_core::status::MessageStatus;
 use thwonk_core::time::now_ms;
 
 use crate::rows::{self, run_columns};
@@ -30,7 +31,7 @@ impl Store {
     /// twice commits once).
     pub async fn commit_run(&self, commit: &RunCommit) -> Result<CommitResult> {
         let run = &commit.run;
-        let ok = run.status == "ok";
+        let ok = run.status == RunStatus::Ok;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
 
@@ -39,7 +40,14 @@ impl Store {
                 "UPDATE messages SET status = $1, run_id = $2, processed_at_ms = $3 \
                  WHERE id = $4 AND status = 'queued'",
             )
-            .bind(if ok { "processed" } else { "failed" })
+            .bind(
+                if ok {
+                    MessageStatus::Processed
+                } else {
+                    MessageStatus::Failed
+                }
+                .as_str(),
+            )
             .bind(&run.id)
             .bind(now)
             .bind(message_id)
@@ -68,10 +76,10 @@ impl Store {
         .bind(&run.id)
         .bind(&run.thwonk_id)
         .bind(run.message_id.as_deref())
-        .bind(&run.trigger)
+        .bind(run.trigger.as_str())
         .bind(run.script_version)
-        .bind(&run.status)
-        .bind(run.error_kind.as_deref())
+        .bind(run.status.as_str())
+        .bind(run.error_kind.map(ErrorKind::as_str))
         .bind(run.error_message.as_deref())
         .bind(run.error_stack.as_deref())
         .bind(rows::to_json(&run.logs)?)

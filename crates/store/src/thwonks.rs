@@ -2,6 +2,7 @@
 
 use thwonk_core::Address;
 use thwonk_core::ids::new_id;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_core::time::now_ms;
 
 use crate::rows::{self, script_columns, thwonk_columns};
@@ -164,11 +165,11 @@ impl Store {
         .transpose()
     }
 
-    /// Set a thwonk's status: `active` (accepts mail) or `disabled`. `NotFound` if no such
+    /// Set a thwonk's status: active (accepts mail) or disabled. `NotFound` if no such
     /// thwonk.
-    pub async fn set_thwonk_status(&self, thwonk_id: &str, status: &str) -> Result<()> {
+    pub async fn set_thwonk_status(&self, thwonk_id: &str, status: ThwonkStatus) -> Result<()> {
         let done = sqlx::query("UPDATE thwonks SET status = $1 WHERE id = $2")
-            .bind(status)
+            .bind(status.as_str())
             .bind(thwonk_id)
             .execute(&self.pool)
             .await?

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-use thwonk_core::run::RunError;
+use thwonk_core::run::{RunError, RunStatus};
 
 use super::visible_thwonk;
 use crate::ApiState;
@@ -28,8 +28,7 @@ fn timeout(state: &ApiState) -> Duration {
 /// What an invoke produced (mirrors `thwonk_runner::invoke::InvokeOutcome`).
 pub struct Invoked {
     pub run_id: String,
-    /// `ok` or `error`.
-    pub status: String,
+    pub status: RunStatus,
     pub value: Option<Value>,
     pub error: Option<RunError>,
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use thwonk_core::status::ThwonkStatus;
 use thwonk_store::Thwonk;
 
 use super::{address, visible_thwonk};
@@ -112,7 +113,7 @@ pub async fn disable(
     caller: Caller,
     path: ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_status(state, caller, path, "disabled").await
+    set_status(state, caller, path, ThwonkStatus::Disabled).await
 }
 
 pub async fn enable(
@@ -120,14 +121,14 @@ pub async fn enable(
     caller: Caller,
     path: ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_status(state, caller, path, "active").await
+    set_status(state, caller, path, ThwonkStatus::Active).await
 }
 
 async fn set_status(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-    status: &str,
+    status: ThwonkStatus,
 ) -> Result<Json<Value>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     state.store.set_thwonk_status(&t.id, status).await?;

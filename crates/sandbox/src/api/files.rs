@@ -7,7 +7,6 @@ use boa_engine::{Context, JsNativeError, JsObject, JsResult, JsValue, js_string}
 use thwonk_core::vfs::{normalize_path, normalize_prefix};
 
 use crate::host::{Host, arg, array, string_arg, to_text};
-use crate::iso::iso8601;
 use crate::state::ApiError;
 
 pub fn files_object(host: &Host, context: &mut Context) -> JsResult<JsObject> {
@@ -118,7 +117,7 @@ fn list(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> Js
                 .property(js_string!("size"), f.size as f64, Attribute::all())
                 .property(
                     js_string!("updatedAt"),
-                    js_string!(iso8601(f.updated_at_ms)),
+                    js_string!(thwonk_core::time::rfc3339_millis(f.updated_at_ms)),
                     Attribute::all(),
                 )
                 .build()

@@ -5,6 +5,8 @@ use std::io::Write;
 
 use thwonk_core::Address;
 use thwonk_core::ids::new_id;
+use thwonk_core::run::RunStatus;
+use thwonk_core::status::TriggerKind;
 use thwonk_store::scratch::scratch_postgres_url;
 use thwonk_store::{NewMessage, NewOutbox, RunCommit, RunRecord, Store, Thwonk};
 
@@ -104,19 +106,18 @@ pub async fn one_message(store: &Store, thwonk_id: &str) -> String {
         .remove(0)
 }
 
-pub fn run_record(thwonk_id: &str, message_id: Option<&str>, status: &str) -> RunRecord {
+pub fn run_record(thwonk_id: &str, message_id: Option<&str>, status: RunStatus) -> RunRecord {
     RunRecord {
         id: new_id(),
         thwonk_id: thwonk_id.to_string(),
         message_id: message_id.map(str::to_string),
         trigger: if message_id.is_some() {
-            "message"
+            TriggerKind::Message
         } else {
-            "schedule"
-        }
-        .into(),
+            TriggerKind::Schedule
+        },
         script_version: 1,
-        status: status.into(),
+        status,
         error_kind: None,
         error_message: None,
         error_stack: None,
@@ -147,7 +148,7 @@ pub fn ok_commit(
     outbox: Vec<NewOutbox>,
 ) -> RunCommit {
     RunCommit {
-        run: run_record(thwonk_id, message_id, "ok"),
+        run: run_record(thwonk_id, message_id, RunStatus::Ok),
         vfs,
         outbox,
         feed_ops: Vec::new(),

@@ -1,3 +1,4 @@
+use thwonk_core::status::DeliveryStatus;
 use thwonk_store::{Attempt, NewBounce, NewOutbox, RecipientUpdate, RowOutcome, Store};
 
 use crate::common::{mail, ok_commit, thwonk};
@@ -9,10 +10,10 @@ on_both!(
     bounces_are_found_by_token_and_listed_per_run,
 );
 
-fn update(rcpt: &str, status: &str, reply: &str) -> RecipientUpdate {
+fn update(rcpt: &str, status: DeliveryStatus, reply: &str) -> RecipientUpdate {
     RecipientUpdate {
         rcpt: rcpt.into(),
-        status: status.into(),
+        status,
         reply: reply.into(),
     }
 }
@@ -61,8 +62,8 @@ async fn an_attempt_moves_recipients_once_and_only_queued_ones(store: Store) {
     let first = Attempt {
         outbox_id: m.id.clone(),
         recipients: vec![
-            update("a@example.net", "sent", "250 ok"),
-            update("b@example.net", "queued", "451 later"),
+            update("a@example.net", DeliveryStatus::Sent, "250 ok"),
+            update("b@example.net", DeliveryStatus::Queued, "451 later"),
         ],
         outcome: RowOutcome::Retry {
             error: "b: 451 later".into(),
@@ -80,24 +81,30 @@ async fn an_attempt_moves_recipients_once_and_only_queued_ones(store: Store) {
     // A confused second attempt that names a sent recipient cannot move it back.
     let second = Attempt {
         recipients: vec![
-            update("a@example.net", "failed", "550 nope"),
-            update("b@example.net", "sent", "250 ok"),
+            update("a@example.net", DeliveryStatus::Failed, "550 nope"),
+            update("b@example.net", DeliveryStatus::Sent, "250 ok"),
         ],
         outcome: RowOutcome::Sent,
         ..first.clone()
     };
     assert!(store.record_attempt(&second).await.unwrap());
     let rcpts = store.outbox_recipients(&m.id).await.unwrap();
-    assert_eq!(rcpts[0].status, "sent");
+    assert_eq!(rcpts[0].status, DeliveryStatus::Sent);
     assert_eq!(rcpts[0].attempts, 1);
     assert_eq!(rcpts[0].last_reply.as_deref(), Some("250 ok"));
-    assert_eq!(rcpts[1].status, "sent");
+    assert_eq!(rcpts[1].status, DeliveryStatus::Sent);
     assert_eq!(rcpts[1].attempts, 2);
-    assert_eq!(store.outbox(&m.id).await.unwrap().unwrap().status, "sent");
+    assert_eq!(
+        store.outbox(&m.id).await.unwrap().unwrap().status,
+        DeliveryStatus::Sent
+    );
 
     // The row is no longer queued: a replayed attempt records nothing.
     assert!(!store.record_attempt(&first).await.unwrap());
-    assert_eq!(store.outbox(&m.id).await.unwrap().unwrap().status, "sent");
+    assert_eq!(
+        store.outbox(&m.id).await.unwrap().unwrap().status,
+        DeliveryStatus::Sent
+    );
 }
 
 async fn a_failed_row_and_its_dsn_commit_together(store: Store) {
@@ -114,7 +121,11 @@ async fn a_failed_row_and_its_dsn_commit_together(store: Store) {
     };
     let attempt = Attempt {
         outbox_id: m.id.clone(),
-        recipients: vec![update("a@example.net", "failed", "550 5.1.1 no")],
+        recipients: vec![update(
+            "a@example.net",
+            DeliveryStatus::Failed,
+            "550 5.1.1 no",
+        )],
         outcome: RowOutcome::Failed {
             error: "a@example.net: 550 5.1.1 no".into(),
         },
@@ -124,13 +135,13 @@ async fn a_failed_row_and_its_dsn_commit_together(store: Store) {
     };
     assert!(store.record_attempt(&attempt).await.unwrap());
     let row = store.outbox(&m.id).await.unwrap().unwrap();
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, DeliveryStatus::Failed);
     assert_eq!(
         row.last_error.as_deref(),
         Some("a@example.net: 550 5.1.1 no")
     );
     let queued = store.outbox(&dsn.id).await.unwrap().unwrap();
-    assert_eq!(queued.status, "queued");
+    assert_eq!(queued.status, DeliveryStatus::Queued);
     assert_eq!(queued.mail_from, "");
     assert_eq!(queued.run_id, commit.run.id);
     assert_eq!(

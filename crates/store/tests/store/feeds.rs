@@ -1,6 +1,7 @@
 //! Feed operations committed with their run, and schedule ticks committing once.
 
-use thwonk_core::run::FeedOp;
+use thwonk_core::run::{FeedOp, RunStatus};
+use thwonk_core::status::TriggerKind;
 use thwonk_store::{CommitResult, Store};
 
 use crate::common::{ok_commit, one_message, run_record, thwonk};
@@ -72,9 +73,9 @@ async fn feed_ops_commit_with_their_run_and_stay_pending_until_applied(store: St
 
 async fn a_schedule_tick_commits_once(store: Store) {
     let t = thwonk(&store, "list@x.org").await;
-    let tick = |status: &str| {
+    let tick = |status: RunStatus| {
         let mut run = run_record(&t.id, None, status);
-        run.trigger = "schedule".into();
+        run.trigger = TriggerKind::Schedule;
         thwonk_store::RunCommit {
             run,
             vfs: vec![],
@@ -85,13 +86,13 @@ async fn a_schedule_tick_commits_once(store: Store) {
     };
     assert!(!store.schedule_tick_ran(&t.id, 86_400_000).await.unwrap());
     assert_eq!(
-        store.commit_run(&tick("ok")).await.unwrap(),
+        store.commit_run(&tick(RunStatus::Ok)).await.unwrap(),
         CommitResult::Committed
     );
     assert!(store.schedule_tick_ran(&t.id, 86_400_000).await.unwrap());
     // The tick's job delivered again: a second run of the same tick commits nothing.
     assert_eq!(
-        store.commit_run(&tick("ok")).await.unwrap(),
+        store.commit_run(&tick(RunStatus::Ok)).await.unwrap(),
         CommitResult::AlreadyProcessed
     );
     assert_eq!(store.pending_feed_ops(&t.id, 10).await.unwrap().len(), 1);

@@ -1,3 +1,4 @@
+use thwonk_core::status::MessageStatus;
 use thwonk_store::Store;
 
 use crate::common::{new_message, ok_commit, one_message, thwonk};
@@ -28,7 +29,7 @@ async fn messages_round_trip_in_arrival_order(store: Store) {
     assert_eq!(s1.raw, raw);
     assert_eq!(s1.rcpt_to, ["a@x.org", "a+tag@x.org"]);
     assert_eq!(s1.mail_from, "");
-    assert_eq!(s1.status, "queued");
+    assert_eq!(s1.status, MessageStatus::Queued);
     assert_eq!(s1.received_at_ms, 1_000);
     let s2 = store.message(&ids[1]).await.unwrap().unwrap();
     assert_eq!(s2.thwonk_id, b.id);
@@ -79,7 +80,7 @@ async fn delete_queued_messages_spares_processed_ones(store: Store) {
     assert_eq!(store.message(&queued).await.unwrap(), None);
     assert_eq!(
         store.message(&done).await.unwrap().unwrap().status,
-        "processed"
+        MessageStatus::Processed
     );
     store.delete_queued_messages(&[]).await.unwrap();
 }
@@ -107,12 +108,12 @@ async fn message_state_tells_thwonk_and_status_without_the_bytes(store: Store) {
         store.message_state(&queued).await.unwrap(),
         Some(MessageState {
             thwonk_id: t.id.clone(),
-            status: "queued".into()
+            status: MessageStatus::Queued
         })
     );
     assert_eq!(
         store.message_state(&done).await.unwrap().unwrap().status,
-        "processed"
+        MessageStatus::Processed
     );
     assert_eq!(store.message_state("missing").await.unwrap(), None);
 }

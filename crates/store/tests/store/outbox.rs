@@ -1,10 +1,10 @@
-use thwonk_store::{Store, StoreError};
+use thwonk_core::status::DeliveryStatus;
+use thwonk_store::{Attempt, RowOutcome, Store};
 
 use crate::common::{mail, ok_commit, thwonk};
 
 on_both!(
     outbox_rows_are_born_queued_and_due_now,
-    delivery_moves_a_row_from_queued_once,
     unknown_outbox_rows_are_not_found,
     one_taker_at_a_time_claims_a_due_row,
 );
@@ -22,7 +22,7 @@ async fn outbox_rows_are_born_queued_and_due_now(store: Store) {
     assert_eq!(row.mail_from, m.mail_from);
     assert_eq!(row.rcpt_to, m.rcpt_to);
     assert_eq!(row.raw, m.raw);
-    assert_eq!(row.status, "queued");
+    assert_eq!(row.status, DeliveryStatus::Queued);
     assert_eq!(row.attempts, 0);
     assert_eq!(row.last_error, None);
     assert!(row.next_attempt_at_ms >= before);
@@ -30,58 +30,8 @@ async fn outbox_rows_are_born_queued_and_due_now(store: Store) {
     assert_eq!(store.queued_outbox_ids().await.unwrap(), [m.id]);
 }
 
-async fn delivery_moves_a_row_from_queued_once(store: Store) {
-    let t = thwonk(&store, "list@x.org").await;
-    let (sent, failed) = (mail("a@example.net"), mail("b@example.net"));
-    store
-        .commit_run(&ok_commit(
-            &t.id,
-            None,
-            vec![],
-            vec![sent.clone(), failed.clone()],
-        ))
-        .await
-        .unwrap();
-
-    store
-        .mark_outbox_retry(&sent.id, "421 try later", 9_000)
-        .await
-        .unwrap();
-    let row = store.outbox(&sent.id).await.unwrap().unwrap();
-    assert_eq!((row.status.as_str(), row.attempts), ("queued", 1));
-    assert_eq!(row.last_error.as_deref(), Some("421 try later"));
-    assert_eq!(row.next_attempt_at_ms, 9_000);
-
-    assert!(store.mark_outbox_sent(&sent.id, 10_000).await.unwrap());
-    assert!(!store.mark_outbox_sent(&sent.id, 10_001).await.unwrap());
-    // A late retry or failure from a duplicate job leaves a sent row alone.
-    store.mark_outbox_retry(&sent.id, "late", 1).await.unwrap();
-    store.mark_outbox_failed(&sent.id, "late").await.unwrap();
-    let row = store.outbox(&sent.id).await.unwrap().unwrap();
-    assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
-
-    store
-        .mark_outbox_failed(&failed.id, "550 no such user")
-        .await
-        .unwrap();
-    let row = store.outbox(&failed.id).await.unwrap().unwrap();
-    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
-    assert_eq!(row.last_error.as_deref(), Some("550 no such user"));
-    assert!(!store.mark_outbox_sent(&failed.id, 1).await.unwrap());
-    assert!(store.queued_outbox_ids().await.unwrap().is_empty());
-}
-
 async fn unknown_outbox_rows_are_not_found(store: Store) {
     assert_eq!(store.outbox("nope").await.unwrap(), None);
-    assert!(!store.mark_outbox_sent("nope", 1).await.unwrap());
-    assert!(matches!(
-        store.mark_outbox_retry("nope", "e", 1).await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(matches!(
-        store.mark_outbox_failed("nope", "e").await,
-        Err(StoreError::NotFound(_))
-    ));
 }
 
 async fn one_taker_at_a_time_claims_a_due_row(store: Store) {
@@ -117,7 +67,15 @@ async fn one_taker_at_a_time_claims_a_due_row(store: Store) {
             .unwrap()
     );
     // A delivered row is claimed by no one.
-    assert!(store.mark_outbox_sent(&m.id, due + 150).await.unwrap());
+    let delivered = Attempt {
+        outbox_id: m.id.clone(),
+        recipients: Vec::new(),
+        outcome: RowOutcome::Sent,
+        dsn: None,
+        bounces: Vec::new(),
+        now_ms: due + 150,
+    };
+    assert!(store.record_attempt(&delivered).await.unwrap());
     assert!(
         !store
             .claim_outbox(&m.id, due + 1_000, due + 2_000)

@@ -1,4 +1,5 @@
-use thwonk_core::run::{LogLine, VfsOp};
+use thwonk_core::run::{ErrorKind, LogLine, RunStatus, VfsOp};
+use thwonk_core::status::MessageStatus;
 use thwonk_store::{CommitResult, RunCommit, Store};
 
 use crate::common::{mail, ok_commit, one_message, run_record, thwonk, write};
@@ -58,15 +59,15 @@ async fn a_message_commits_exactly_once(store: Store) {
     assert!(store.run(&second.run.id).await.unwrap().is_none());
     assert_eq!(
         store.message(&m).await.unwrap().unwrap().status,
-        "processed"
+        MessageStatus::Processed
     );
 }
 
 async fn a_failed_run_writes_only_its_record(store: Store) {
     let t = thwonk(&store, "list@x.org").await;
     let m = one_message(&store, &t.id).await;
-    let mut run = run_record(&t.id, Some(&m), "error");
-    run.error_kind = Some("ScriptError".into());
+    let mut run = run_record(&t.id, Some(&m), RunStatus::Error);
+    run.error_kind = Some(ErrorKind::ScriptError);
     run.error_message = Some("boom".into());
     run.error_stack = Some("at onMessage (script:3)".into());
     run.logs = vec![
@@ -100,7 +101,7 @@ async fn a_failed_run_writes_only_its_record(store: Store) {
     assert!(store.pending_feed_ops(&t.id, 10).await.unwrap().is_empty());
     assert_eq!(store.run(&run.id).await.unwrap().unwrap(), run);
     let msg = store.message(&m).await.unwrap().unwrap();
-    assert_eq!(msg.status, "failed");
+    assert_eq!(msg.status, MessageStatus::Failed);
     // A failed message is not retried by a second delivery of its job.
     let retry = ok_commit(&t.id, Some(&m), vec![write("state", "late")], vec![]);
     assert_eq!(

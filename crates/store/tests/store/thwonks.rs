@@ -1,3 +1,4 @@
+use thwonk_core::status::ThwonkStatus;
 use thwonk_store::{Store, StoreError};
 
 use crate::common::addr;
@@ -16,7 +17,7 @@ async fn deploy_creates_the_thwonk_then_increments_versions(store: Store) {
     assert!(first.created);
     assert_eq!(first.version, 1);
     assert_eq!(first.thwonk.address.as_str(), "list@example.org");
-    assert_eq!(first.thwonk.status, "active");
+    assert_eq!(first.thwonk.status, ThwonkStatus::Active);
     assert_eq!(first.thwonk.active_version, Some(1));
 
     let second = store
@@ -115,19 +116,22 @@ async fn concurrent_deploys_get_consecutive_versions(store: Store) {
 
 async fn status_can_be_changed(store: Store) {
     let t = crate::common::thwonk(&store, "s@x.org").await;
-    store.set_thwonk_status(&t.id, "disabled").await.unwrap();
+    store
+        .set_thwonk_status(&t.id, ThwonkStatus::Disabled)
+        .await
+        .unwrap();
     assert_eq!(
         store.thwonk(&t.id).await.unwrap().unwrap().status,
-        "disabled"
+        ThwonkStatus::Disabled
     );
     // Redeploying does not re-enable it.
     let d = store
         .deploy_script(&addr("s@x.org"), "again", None)
         .await
         .unwrap();
-    assert_eq!(d.thwonk.status, "disabled");
+    assert_eq!(d.thwonk.status, ThwonkStatus::Disabled);
     assert!(matches!(
-        store.set_thwonk_status("nope", "active").await,
+        store.set_thwonk_status("nope", ThwonkStatus::Active).await,
         Err(StoreError::NotFound(_))
     ));
 }

@@ -1,8 +1,8 @@
-//! Retry policy, as plain functions: which failures are worth another try, how long to wait,
-//! and when to give up. No I/O, so every rule is pinned down by a unit test.
+//! Why a destination did not take a message ([`Failure`]), and whether that is worth another
+//! try ([`classify`]). Plain types and functions, no I/O, so every rule is pinned down by a unit
+//! test; the transports produce failures, [`crate::attempt`] decides on them.
 
 use std::fmt;
-use std::time::Duration;
 
 /// Why one destination did not take a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,58 +77,9 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The wait before the next attempt, after `attempts` failed ones: the schedule's entry at
-/// that index, its last entry repeating. An empty schedule (refused by the config) retries at
-/// once. The schedule is [`thwonk_core::config::EgressConfig::retry_schedule`].
-pub fn next_delay(attempts: u32, schedule: &[Duration]) -> Duration {
-    let i = (attempts as usize).min(schedule.len().saturating_sub(1));
-    schedule.get(i).copied().unwrap_or(Duration::ZERO)
-}
-
-/// What to do with an outbox row after a delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Every destination took it.
-    MarkSent,
-    /// Try again after `delay`; `error` is recorded on the row.
-    Retry { error: String, delay: Duration },
-    /// Give up: a permanent failure, or the last allowed attempt failed.
-    Fail { error: String },
-}
-
-/// Decide from an attempt's verdict. `attempts` counts the attempts made before this one (the
-/// row's `attempts`); `max_attempts` is `egress.max_attempts`.
-pub fn decide(
-    verdict: &crate::Verdict,
-    attempts: u32,
-    max_attempts: u32,
-    schedule: &[Duration],
-) -> Decision {
-    match verdict {
-        crate::Verdict::Delivered => Decision::MarkSent,
-        crate::Verdict::Transient(error) if attempts.saturating_add(1) < max_attempts => {
-            Decision::Retry {
-                error: error.clone(),
-                delay: next_delay(attempts, schedule),
-            }
-        }
-        crate::Verdict::Transient(error) => Decision::Fail {
-            error: format!("gave up after {max_attempts} attempts: {error}"),
-        },
-        crate::Verdict::Permanent(error) => Decision::Fail {
-            error: error.clone(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Verdict;
-
-    fn secs(s: &[u64]) -> Vec<Duration> {
-        s.iter().map(|&s| Duration::from_secs(s)).collect()
-    }
 
     fn reply(code: u16) -> Failure {
         Failure::Reply {
@@ -172,58 +123,5 @@ mod tests {
         ] {
             assert_eq!(classify(&f), Class::Permanent, "{f}");
         }
-    }
-
-    #[test]
-    fn delays_follow_the_schedule_and_the_last_one_repeats() {
-        let s = secs(&[30, 120, 600]);
-        assert_eq!(next_delay(0, &s), Duration::from_secs(30));
-        assert_eq!(next_delay(1, &s), Duration::from_secs(120));
-        assert_eq!(next_delay(2, &s), Duration::from_secs(600));
-        assert_eq!(next_delay(9, &s), Duration::from_secs(600));
-        assert_eq!(next_delay(u32::MAX, &s), Duration::from_secs(600));
-        assert_eq!(next_delay(3, &[]), Duration::ZERO);
-    }
-
-    #[test]
-    fn transient_failures_retry_until_the_last_attempt() {
-        let t = Verdict::Transient("451 later".into());
-        assert_eq!(
-            decide(&t, 0, 3, &secs(&[30, 60])),
-            Decision::Retry {
-                error: "451 later".into(),
-                delay: Duration::from_secs(30)
-            }
-        );
-        assert_eq!(
-            decide(&t, 1, 3, &secs(&[30, 60])),
-            Decision::Retry {
-                error: "451 later".into(),
-                delay: Duration::from_secs(60)
-            }
-        );
-        // The third attempt was the last one allowed.
-        assert!(
-            matches!(decide(&t, 2, 3, &secs(&[30, 60])), Decision::Fail { error } if error.contains("451 later"))
-        );
-        assert!(matches!(
-            decide(&t, 0, 1, &secs(&[30])),
-            Decision::Fail { .. }
-        ));
-    }
-
-    #[test]
-    fn permanent_failures_fail_at_once_and_success_is_sent() {
-        let p = Verdict::Permanent("550 no such user".into());
-        assert_eq!(
-            decide(&p, 0, 8, &secs(&[30])),
-            Decision::Fail {
-                error: "550 no such user".into()
-            }
-        );
-        assert_eq!(
-            decide(&Verdict::Delivered, 5, 8, &secs(&[30])),
-            Decision::MarkSent
-        );
     }
 }
