@@ -1,7 +1,8 @@
 //! Core types of Thwonk: the vocabulary every other crate speaks, with no I/O.
 //!
 //! - [`config`]: the one configuration loader (TOML file + `THWONK_<SECTION>_<KEY>` overrides),
-//!   validated at start with the key and the reason for every refusal.
+//!   one file per section with its defaults and checks; values parsed once at load
+//!   (`SocketAddr`, `Duration`, `Option`), refused with the key and the reason.
 //! - [`address`]: rules addresses (`local@domain`), normalised and validated.
 //! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC).
 //! - [`vfs`]: the path rules of a thwonk's virtual file system.
