@@ -4,7 +4,8 @@
 //!   one file per section with its defaults and checks; values parsed once at load
 //!   (`SocketAddr`, `Duration`, `Option`), refused with the key and the reason.
 //! - [`address`]: rules addresses (`local@domain`), normalised and validated.
-//! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC).
+//! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC), on the
+//!   `croner` crate.
 //! - [`vfs`]: the path rules of a thwonk's virtual file system.
 //! - [`run`]: the contract between the runner and the sandbox: what a run is given
 //!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
