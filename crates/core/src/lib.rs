@@ -12,7 +12,8 @@
 //!   ([`run::RunOutcome`]: status, buffered effects, logs, cost). Every type here is serde so the
 //!   same contract can travel over the IPC frames of sandbox worker processes.
 //! - [`loop_mark`]: the header outgoing mail carries so a thwonk recognises its own mail.
-//! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format.
+//! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format,
+//!   on the `prometheus-client` crate.
 //! - [`ids`] and [`time`]: identifiers and the one clock unit (milliseconds since the epoch).
 //!
 //! Not for: talking to SQL, Redis, SMTP or Boa. Those live in the role and model crates, which
