@@ -29,7 +29,7 @@ pub(crate) async fn open(config: &Config) -> Result<Store> {
     let store = Store::connect_with(
         &config.database_url(),
         config.database.max_connections,
-        std::time::Duration::from_millis(config.database.acquire_timeout_ms),
+        config.database.acquire_timeout,
     )
     .await?;
     store.migrate().await?;

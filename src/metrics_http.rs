@@ -1,113 +1,82 @@
 //! `GET /metrics` for processes without the HTTP API (`thwonk ingress|runner|egress`), when
-//! `metrics.listen` is set: a minimal HTTP/1.1 responder on tokio, one request per
-//! connection.
+//! `metrics.listen` is set, served by axum (the API's HTTP stack).
 //!
-//! Scrapers are the only clients, but the port may be reachable by anyone: a request head
-//! is read up to `MAX_HEAD` bytes within `READ_TIMEOUT`, nothing else is read, and every
-//! answer closes the connection.
+//! Scrapers are the only clients, but the port may be reachable by anyone: every answer
+//! closes the connection (`Connection: close`), so a scrape holds nothing open, and anything
+//! but `GET /metrics` gets 405 (another method) or 404 (another path) with a short body.
 
-use std::time::Duration;
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use thwonk_thoonk::Redis;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-/// The largest request head read (request line and headers); a scrape sends a few hundred.
-const MAX_HEAD: usize = 8 * 1024;
-/// How long a client may take to send its request head.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Serve until `shutdown`.
 pub async fn serve(listener: TcpListener, redis: Redis, shutdown: CancellationToken) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    debug!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let redis = redis.clone();
-        tokio::spawn(async move {
-            if let Err(e) = answer(stream, &redis).await {
-                debug!(%peer, error = %e, "metrics: connection failed");
-            }
-        });
+    let app = Router::new()
+        .fallback(answer)
+        .with_state(redis)
+        .layer(axum::middleware::map_response(close));
+    let stop = async move { shutdown.cancelled().await };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        debug!(error = %e, "metrics: server failed");
     }
 }
 
-async fn answer(mut stream: TcpStream, redis: &Redis) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
-        Ok(head) => head?,
-        Err(_) => return Ok(()),
-    };
-    let (status, content_type, body) = match route(&head) {
-        Route::Metrics => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            thwonk_runner::metrics::render_all(redis).await,
-        ),
-        Route::NotFound => ("404 Not Found", "text/plain", "not found\n".to_string()),
-        Route::BadMethod => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n".to_string(),
-        ),
-        Route::BadRequest => ("400 Bad Request", "text/plain", "bad request\n".to_string()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+/// One connection, one answer: a scrape every few seconds gains nothing from keep-alive.
+async fn close(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
-/// The request head, up to the blank line (or `MAX_HEAD` bytes, or the end of the stream).
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while head.len() < MAX_HEAD && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n.min(MAX_HEAD - head.len())]);
-    }
-    Ok(head)
-}
-
+/// What a request gets, from its method and path alone.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
     Metrics,
     NotFound,
     BadMethod,
-    BadRequest,
 }
 
-fn route(head: &[u8]) -> Route {
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest;
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Route::BadRequest;
-    }
-    if method != "GET" {
+fn route(method: &Method, uri: &Uri) -> Route {
+    if method != Method::GET {
         return Route::BadMethod;
     }
-    match target.split('?').next() {
-        Some("/metrics") => Route::Metrics,
+    match uri.path() {
+        "/metrics" => Route::Metrics,
         _ => Route::NotFound,
+    }
+}
+
+async fn answer(
+    axum::extract::State(redis): axum::extract::State<Redis>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    match route(&method, &uri) {
+        Route::Metrics => (
+            [(header::CONTENT_TYPE, thwonk_core::metrics::CONTENT_TYPE)],
+            thwonk_runner::metrics::render_all(&redis).await,
+        )
+            .into_response(),
+        Route::NotFound => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "not found\n",
+        )
+            .into_response(),
+        Route::BadMethod => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "only GET\n",
+        )
+            .into_response(),
     }
 }
 
@@ -117,15 +86,11 @@ mod tests {
 
     #[test]
     fn only_get_metrics_is_served() {
-        assert_eq!(
-            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Route::Metrics
-        );
-        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics);
-        assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), Route::BadMethod);
-        assert_eq!(route(b"GET /metrics\r\n\r\n"), Route::BadRequest);
-        assert_eq!(route(b"\xff\xfe"), Route::BadRequest);
-        assert_eq!(route(b""), Route::BadRequest);
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert_eq!(route(&Method::GET, &uri("/metrics")), Route::Metrics);
+        assert_eq!(route(&Method::GET, &uri("/metrics?x=1")), Route::Metrics);
+        assert_eq!(route(&Method::GET, &uri("/")), Route::NotFound);
+        assert_eq!(route(&Method::POST, &uri("/metrics")), Route::BadMethod);
+        assert_eq!(route(&Method::HEAD, &uri("/metrics")), Route::BadMethod);
     }
 }

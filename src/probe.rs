@@ -28,8 +28,8 @@ pub enum Target {
 pub async fn probe(config: &Config, target: Target) -> Result<()> {
     let work = async {
         match target {
-            Target::Smtp => smtp(local(config.smtp_listen())).await,
-            Target::Http => http(local(config.http_listen())).await,
+            Target::Smtp => smtp(local(config.smtp.listen)).await,
+            Target::Http => http(local(config.http.listen)).await,
             Target::Deps => deps(config).await,
         }
     };

@@ -63,7 +63,7 @@ pub async fn serve(config: Arc<Config>, roles: Roles) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     // Only `serve` owns a private Redis; a single role joins the one `serve` started.
-    let private = if config.redis.url.is_empty() && roles == Roles::ALL {
+    let private = if config.redis.url.is_none() && roles == Roles::ALL {
         let server = PrivateRedis::start(
             &config.redis.server_binary,
             &config.data_dir,
@@ -88,7 +88,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     let store = Store::connect_with(
         &config.database_url(),
         config.database.max_connections,
-        std::time::Duration::from_millis(config.database.acquire_timeout_ms),
+        config.database.acquire_timeout,
     )
     .await?;
     store.migrate().await?;
@@ -98,7 +98,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     let mut roles_running = tokio::task::JoinSet::new();
 
     if roles.ingress {
-        let listener = tokio::net::TcpListener::bind(config.smtp_listen())
+        let listener = tokio::net::TcpListener::bind(config.smtp.listen)
             .await
             .with_context(|| format!("smtp.listen: cannot listen on {}", config.smtp.listen))?;
         info!(addr = %listener.local_addr()?, "SMTP ingress listening");
@@ -109,7 +109,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         );
         let smtp = Arc::new(config.smtp.clone());
         let token = shutdown.clone();
-        let grace = std::time::Duration::from_millis(config.shutdown.grace_ms);
+        let grace = config.shutdown.grace;
         roles_running.spawn(async move {
             thwonk_ingress::serve_with_grace(listener, smtp, Arc::new(sink), token, grace)
                 .await
@@ -127,9 +127,9 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     if roles.runner || roles.egress {
         // Any process that takes jobs also returns the jobs of consumers that died.
         let settings = thwonk_thoonk::ReaperSettings {
-            visibility_ms: config.queues.visibility_ms,
+            visibility_ms: config.queues.visibility.as_millis() as u64,
             max_attempts: config.queues.max_attempts,
-            interval_ms: config.queues.reaper_interval_ms,
+            interval_ms: config.queues.reaper_interval.as_millis() as u64,
         };
         let (redis, token) = (redis.clone(), shutdown.clone());
         roles_running.spawn(async move {
@@ -139,7 +139,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     }
     if roles.runner {
         // Runners re-queue, from SQL, the work whose Redis job was lost.
-        let interval = std::time::Duration::from_millis(config.queues.reconcile_interval_ms);
+        let interval = config.queues.reconcile_interval;
         let (store, redis, token) = (store.clone(), redis.clone(), shutdown.clone());
         roles_running.spawn(async move {
             thwonk_runner::reconcile::run(store, redis, interval, token).await;
@@ -155,7 +155,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let token = shutdown.clone();
         roles_running.spawn(async move { egress.run(token).await.context("egress") });
     }
-    if let Some(addr) = config.metrics_listen() {
+    if let Some(addr) = config.metrics.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
@@ -184,7 +184,7 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
     }
 
     let mut first_error = None;
-    let grace = std::time::Duration::from_millis(config.shutdown.grace_ms);
+    let grace = config.shutdown.grace;
     let mut deadline = None;
     loop {
         // Once shutdown starts, the roles have `shutdown.grace_ms` to finish what they hold.
@@ -255,7 +255,7 @@ async fn spawn_api(
         config.clone(),
         shutdown.clone(),
     );
-    let listener = tokio::net::TcpListener::bind(config.http_listen())
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("http.listen: cannot listen on {}", config.http.listen))?;
     info!(addr = %listener.local_addr()?, "HTTP API listening");

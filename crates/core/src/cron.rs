@@ -1,33 +1,33 @@
 //! Cron expressions for a script's `schedule` export: five fields, UTC, minute resolution.
 //!
 //! `minute hour day-of-month month day-of-week`, each `*`, a number, a range `a-b`, a step
-//! `*/n` or `a-b/n`, or a comma-separated list of those; months and weekdays also by name
-//! (`jan`, `mon`); weekday 0 and 7 are Sunday. `@hourly`, `@daily` (`@midnight`), `@weekly`,
-//! `@monthly`, `@yearly` (`@annually`) are accepted. As in Vixie cron, when both day fields
-//! are restricted a day matching either one matches.
+//! `*/n`, `a-b/n` or `a/n` (from `a` to the end), or a comma-separated list of those; months
+//! and weekdays also by name (`jan`, `mon`); weekday 0 and 7 are Sunday. `@hourly`, `@daily`
+//! (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`) are accepted. As in Vixie
+//! cron, when both day fields are restricted (neither starts with `*`) a day matching either
+//! one matches. Also accepted (croner's extensions, docs/rule-scripts.md): `L` (last day of
+//! the month, or `5L` the last Friday), `15W` (the weekday nearest the 15th), `mon#2` (the
+//! second Monday) and `?` (as `*`) in the day fields.
 //!
-//! Hand-written (about what the `cron` crates do for this subset) so that the schedule a user
-//! deploys means exactly what this file says, with no dependency.
+//! Parsing and the next-fire search are the maintained `croner` crate's; this file holds
+//! what Thwonk promises on top: exactly five fields, UTC, refusals that name the field, and
+//! no answer beyond five years.
 
+use chrono::{DateTime, Utc};
 use std::fmt;
 
-const MINUTE_MS: i64 = 60_000;
-const DAY_MS: i64 = 86_400_000;
 /// How far ahead [`Cron::next_after`] looks: a valid expression that matches nothing in
 /// five years (`0 0 30 2 *`) never fires.
-const HORIZON_DAYS: i64 = 5 * 366;
+const HORIZON_MS: i64 = 5 * 366 * 86_400_000;
+
+/// The five fields, by the names refusals use.
+const FIELDS: [&str; 5] = ["minute", "hour", "day of month", "month", "day of week"];
 
 /// A parsed cron expression.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Cron {
     source: String,
-    minutes: u64,
-    hours: u64,
-    days: u64,
-    months: u64,
-    weekdays: u64,
-    /// Day-of-month and day-of-week both restricted: either may match.
-    either_day: bool,
+    pattern: croner::Cron,
 }
 
 /// Why an expression was refused.
@@ -44,10 +44,26 @@ impl fmt::Debug for Cron {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Cron {}
+
+/// The parser with Thwonk's rules: five fields only (no seconds, no years); `a/n` accepted.
+fn parser(both_days_restricted: bool) -> croner::parser::CronParser {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Disallowed)
+        .year(croner::parser::Year::Disallowed)
+        .sloppy_ranges(true)
+        // croner takes a day field as restricted unless it is exactly `*`; Vixie cron (and
+        // Thwonk before croner) unless it starts with `*` (`*/2`). Where the two differ,
+        // ask for both days to match, which is what Vixie does then.
+        .dom_and_dow(!both_days_restricted)
+        .build()
+}
 
 impl Cron {
     pub fn parse(expr: &str) -> Result<Cron, CronError> {
@@ -70,24 +86,31 @@ impl Cron {
                 fields.len()
             )));
         }
-        let minutes = field(fields[0], 0, 59, &[]).map_err(|e| err(format!("minute: {e}")))?;
-        let hours = field(fields[1], 0, 23, &[]).map_err(|e| err(format!("hour: {e}")))?;
-        let days = field(fields[2], 1, 31, &[]).map_err(|e| err(format!("day of month: {e}")))?;
-        let months = field(fields[3], 1, 12, &MONTHS).map_err(|e| err(format!("month: {e}")))?;
-        let mut weekdays =
-            field(fields[4], 0, 7, &WEEKDAYS).map_err(|e| err(format!("day of week: {e}")))?;
-        if weekdays & (1 << 7) != 0 {
-            weekdays |= 1;
+        // croner reads month and weekday names anywhere in the text: keep letters to the
+        // fields that have names (and to L and W in day of month).
+        for (i, f) in fields.iter().enumerate().take(3) {
+            let letters_ok = if i == 2 { "lLwW?" } else { "" };
+            if f.chars()
+                .any(|c| c.is_ascii_alphabetic() && !letters_ok.contains(c))
+            {
+                return Err(err(format!("{}: {f:?} is not a number", FIELDS[i])));
+            }
         }
-        weekdays &= 0x7f;
+        // Each field alone first, so a refusal names the field it is about.
+        for (i, f) in fields.iter().enumerate() {
+            let mut alone = ["*"; 5];
+            alone[i] = f;
+            if let Err(e) = parser(false).parse(&alone.join(" ")) {
+                return Err(err(format!("{}: {f:?}: {}", FIELDS[i], reason(&e))));
+            }
+        }
+        let both_days_restricted = !fields[2].starts_with('*') && !fields[4].starts_with('*');
+        let pattern = parser(both_days_restricted)
+            .parse(text)
+            .map_err(|e| err(reason(&e)))?;
         Ok(Cron {
             source: expr.trim().to_string(),
-            minutes,
-            hours,
-            days,
-            months,
-            weekdays,
-            either_day: !fields[2].starts_with('*') && !fields[4].starts_with('*'),
+            pattern,
         })
     }
 
@@ -99,145 +122,43 @@ impl Cron {
     /// The first matching minute strictly after `after_ms` (ms since the epoch, UTC), or
     /// `None` if none comes within five years.
     pub fn next_after(&self, after_ms: i64) -> Option<i64> {
-        let mut t = after_ms.div_euclid(MINUTE_MS) * MINUTE_MS + MINUTE_MS;
-        let limit = t + HORIZON_DAYS * DAY_MS;
-        while t < limit {
-            let day_start = t.div_euclid(DAY_MS) * DAY_MS;
-            let (_, month, day) = civil_from_days(t.div_euclid(DAY_MS));
-            if !bit(self.months, month) || !self.day_matches(t.div_euclid(DAY_MS), day) {
-                t = day_start + DAY_MS;
-                continue;
-            }
-            let minute_of_day = (t - day_start) / MINUTE_MS;
-            let (hour, minute) = (minute_of_day / 60, minute_of_day % 60);
-            if !bit(self.hours, hour as u32) {
-                t = day_start + (hour + 1) * 60 * MINUTE_MS;
-                continue;
-            }
-            if !bit(self.minutes, minute as u32) {
-                t += MINUTE_MS;
-                continue;
-            }
-            return Some(t);
-        }
-        None
-    }
-
-    fn day_matches(&self, days_since_epoch: i64, day: u32) -> bool {
-        // 1970-01-01 was a Thursday (4).
-        let weekday = (days_since_epoch + 4).rem_euclid(7) as u32;
-        let dom = bit(self.days, day);
-        let dow = bit(self.weekdays, weekday);
-        if self.either_day {
-            dom || dow
-        } else {
-            dom && dow
-        }
+        let after = DateTime::<Utc>::from_timestamp_millis(after_ms)?;
+        let next = self.pattern.find_next_occurrence(&after, false).ok()?;
+        let next_ms = next.timestamp_millis();
+        (next_ms <= after_ms.saturating_add(HORIZON_MS)).then_some(next_ms)
     }
 }
 
-fn bit(set: u64, n: u32) -> bool {
-    set & (1u64 << n) != 0
-}
-
-/// One field: a bit set of the values it allows.
-fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u64, String> {
-    let mut set = 0u64;
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s
-                    .parse()
-                    .map_err(|_| format!("{s:?} is not a step number"))?;
-                if step == 0 {
-                    return Err("a step of 0".into());
-                }
-                (r, step)
-            }
-            None => (part, 1),
-        };
-        let (start, end) = if range == "*" {
-            (lo, hi)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a, lo, hi, names)?, value(b, lo, hi, names)?)
-        } else {
-            let v = value(range, lo, hi, names)?;
-            // `5/15` means from 5 to the end in steps of 15.
-            (v, if part.contains('/') { hi } else { v })
-        };
-        if start > end {
-            return Err(format!("range {range:?} runs backwards"));
-        }
-        let mut v = start;
-        while v <= end {
-            set |= 1 << v;
-            v += step;
-        }
+/// croner's message, without its category prefix and final stop.
+fn reason(e: &croner::errors::CronError) -> String {
+    let text = match e {
+        croner::errors::CronError::ComponentError(m)
+        | croner::errors::CronError::InvalidPattern(m)
+        | croner::errors::CronError::IllegalCharacters(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let text = text.trim_end_matches('.');
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
-    Ok(set)
-}
-
-fn value(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u32, String> {
-    let lower = text.to_ascii_lowercase();
-    if let Some(i) = names.iter().position(|n| *n == lower) {
-        // Month names count from 1, weekday names from 0.
-        return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
-    }
-    let v: u32 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
-    if v < lo || v > hi {
-        return Err(format!("{v} is outside {lo}-{hi}"));
-    }
-    Ok(v)
-}
-
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
-    /// ms of a UTC date and time (test helper, the inverse of civil_from_days).
-    fn at(y: i64, mo: u32, d: u32, h: i64, mi: i64) -> i64 {
-        let (y2, m2) = if mo <= 2 {
-            (y - 1, mo + 9)
-        } else {
-            (y, mo - 3)
-        };
-        let era = y2.div_euclid(400);
-        let yoe = y2 - era * 400;
-        let doy = (153 * i64::from(m2) + 2) / 5 + i64::from(d) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
-        days * DAY_MS + h * 3_600_000 + mi * MINUTE_MS
+    /// ms of a UTC date and time.
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .timestamp_millis()
     }
 
     fn next(expr: &str, from: i64) -> i64 {
         Cron::parse(expr).unwrap().next_after(from).unwrap()
-    }
-
-    #[test]
-    fn civil_dates_round_trip() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(at(1970, 1, 1, 0, 0), 0);
-        assert_eq!(
-            civil_from_days(at(2024, 2, 29, 0, 0) / DAY_MS),
-            (2024, 2, 29)
-        );
-        assert_eq!(civil_from_days(at(2000, 3, 1, 0, 0) / DAY_MS), (2000, 3, 1));
     }
 
     #[test]
@@ -249,6 +170,14 @@ mod tests {
             next("0 0 * * *", at(2025, 12, 31, 23, 59)),
             at(2026, 1, 1, 0, 0)
         );
+    }
+
+    #[test]
+    fn the_next_minute_is_strictly_after_even_within_a_minute() {
+        let t = at(2025, 3, 14, 15, 9);
+        assert_eq!(next("* * * * *", t + 30_000), at(2025, 3, 14, 15, 10));
+        assert_eq!(next("* * * * *", t - 1), t);
+        assert_eq!(next("9 15 * * *", t), at(2025, 3, 15, 15, 9));
     }
 
     #[test]
@@ -285,6 +214,26 @@ mod tests {
             next("0 0 1 * 1", at(2025, 3, 31, 0, 0)),
             at(2025, 4, 1, 0, 0)
         );
+        // A day field that starts with `*` is not restricted (Vixie): both must match.
+        // Odd days that are Mondays: 2025-03-17 is a Monday, the 17th.
+        assert_eq!(next("0 0 */2 * 1", t), at(2025, 3, 17, 0, 0));
+        assert_eq!(
+            next("0 0 */2 * 1", at(2025, 3, 17, 0, 0)),
+            at(2025, 3, 31, 0, 0)
+        );
+    }
+
+    #[test]
+    fn last_nearest_weekday_and_nth_weekday_are_accepted() {
+        let t = at(2025, 3, 14, 15, 9);
+        assert_eq!(next("0 0 L * *", t), at(2025, 3, 31, 0, 0));
+        assert_eq!(next("0 0 * * 5L", t), at(2025, 3, 28, 0, 0), "last Friday");
+        assert_eq!(
+            next("0 0 * * mon#2", t),
+            at(2025, 4, 14, 0, 0),
+            "2nd Monday"
+        );
+        assert_eq!(next("0 0 15W * *", t), at(2025, 4, 15, 0, 0), "a Tuesday");
     }
 
     #[test]
@@ -296,14 +245,17 @@ mod tests {
     fn bad_expressions_are_refused_with_the_field() {
         for (expr, needle) in [
             ("0 0 * *", "5 fields"),
-            ("60 * * * *", "minute: 60 is outside 0-59"),
+            ("0 0 * * * *", "5 fields"),
+            ("60 * * * *", "minute: \"60\": number out of bounds"),
             ("* 24 * * *", "hour"),
             ("* * 0 * *", "day of month"),
             ("* * * 13 *", "month"),
             ("* * * * 8", "day of week"),
-            ("*/0 * * * *", "step of 0"),
-            ("5-1 * * * *", "backwards"),
-            ("x * * * *", "not a number"),
+            ("*/0 * * * *", "minute: \"*/0\": step cannot be zero"),
+            ("5-1 * * * *", "minute: \"5-1\": range out of bounds"),
+            ("x * * * *", "minute: \"x\" is not a number"),
+            ("jan * * * *", "minute: \"jan\" is not a number"),
+            ("* * * foo *", "month"),
         ] {
             let e = Cron::parse(expr).unwrap_err().to_string();
             assert!(e.contains(needle), "{expr}: {e}");

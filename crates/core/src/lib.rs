@@ -1,9 +1,11 @@
 //! Core types of Thwonk: the vocabulary every other crate speaks, with no I/O.
 //!
 //! - [`config`]: the one configuration loader (TOML file + `THWONK_<SECTION>_<KEY>` overrides),
-//!   validated at start with the key and the reason for every refusal.
+//!   one file per section with its defaults and checks; values parsed once at load
+//!   (`SocketAddr`, `Duration`, `Option`), refused with the key and the reason.
 //! - [`address`]: rules addresses (`local@domain`), normalised and validated.
-//! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC).
+//! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC), on the
+//!   `croner` crate.
 //! - [`vfs`]: the path rules of a thwonk's virtual file system.
 //! - [`run`]: the contract between the runner and the sandbox: what a run is given
 //!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
@@ -12,7 +14,8 @@
 //! - [`status`]: the states of stored things (thwonk, message, run trigger, outbox row and
 //!   recipient) as enums, with the exact words SQL and JSON use, parsed once.
 //! - [`loop_mark`]: the header outgoing mail carries so a thwonk recognises its own mail.
-//! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format.
+//! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format,
+//!   on the `prometheus-client` crate.
 //! - [`ids`]: identifiers (UUID v7) and unguessable tokens.
 //! - [`time`]: the one clock unit (milliseconds since the epoch) and every date format
 //!   (RFC 5322 for mail, RFC 3339 for JSON), on `chrono`.

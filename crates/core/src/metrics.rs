@@ -1,30 +1,48 @@
-//! Process metrics in the Prometheus text exposition format, with no dependencies.
+//! Process metrics in the Prometheus text exposition format, on the official
+//! `prometheus-client` crate.
 //!
 //! Every metric of Thwonk is a `static` here, so this file is the list of them (docs/
 //! operations.md repeats it for operators). Roles count with one line at their decision
 //! points (`metrics::RUNS.inc(&["message", "ok", ""])`); [`render`] writes them all, and
 //! `thwonk_runner::metrics::render_all` adds the queue depths it reads from Redis at scrape
-//! time.
+//! time ([`render_gauge`]).
 //!
 //! - [`Counter`]: a monotonic count per label values (label sets are small and known: an
-//!   outcome, a reason, a mode), kept in a map behind a mutex that is held for one increment.
+//!   outcome, a reason, a mode); a `prometheus-client` counter family.
 //! - [`Histogram`]: fixed buckets, `_bucket{le=..}` cumulative counts, `_sum`, `_count`.
 //!
-//! Counts live in the process: each process (`thwonk serve`, or one role each) exposes its
-//! own, and Prometheus sums across processes.
+//! The statics keep their names, label names and help texts in one place; the crate keeps
+//! the values and writes the format (version 0.0.4, `text/plain`). Counts live in the
+//! process: each process (`thwonk serve`, or one role each) exposes its own, and Prometheus
+//! sums across processes.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter as CounterValue;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram as HistogramValue;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::registry::Registry;
 
 use crate::config::EgressMode;
 
+/// Label names with their values, in the order of the names.
+type LabelSet = Vec<(&'static str, String)>;
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
 /// A counter with a fixed set of label names.
 pub struct Counter {
+    /// The sample name, `_total` included (the crate adds that suffix itself).
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: Mutex<BTreeMap<Vec<String>, u64>>,
+    family: OnceLock<Family<LabelSet, CounterValue>>,
 }
 
 impl Counter {
@@ -37,8 +55,28 @@ impl Counter {
             name,
             help,
             labels,
-            values: Mutex::new(BTreeMap::new()),
+            family: OnceLock::new(),
         }
+    }
+
+    fn family(&self) -> &Family<LabelSet, CounterValue> {
+        self.family.get_or_init(|| {
+            let family = Family::default();
+            // A counter without labels shows 0 before its first increment.
+            if self.labels.is_empty() {
+                drop(family.get_or_create(&Vec::new()));
+            }
+            family
+        })
+    }
+
+    fn label_set(&self, values: &[&str]) -> LabelSet {
+        debug_assert_eq!(values.len(), self.labels.len(), "{}", self.name);
+        self.labels
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (*n, v.to_string()))
+            .collect()
     }
 
     /// Add one for these label values (in the order of the label names).
@@ -47,28 +85,21 @@ impl Counter {
     }
 
     pub fn add(&self, values: &[&str], n: u64) {
-        debug_assert_eq!(values.len(), self.labels.len(), "{}", self.name);
-        let key: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-        let mut map = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(key).or_insert(0) += n;
+        self.family()
+            .get_or_create(&self.label_set(values))
+            .inc_by(n);
     }
 
     /// The current count for these label values.
     pub fn get(&self, values: &[&str]) -> u64 {
-        let key: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-        let map = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&key).copied().unwrap_or(0)
+        self.family()
+            .get(&self.label_set(values))
+            .map_or(0, |c| c.get())
     }
 
     pub fn render(&self, out: &mut String) {
-        header(out, self.name, self.help, "counter");
-        let map = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        if map.is_empty() && self.labels.is_empty() {
-            let _ = writeln!(out, "{} 0", self.name);
-        }
-        for (values, n) in map.iter() {
-            let _ = writeln!(out, "{}{} {n}", self.name, label_set(self.labels, values));
-        }
+        let name = self.name.strip_suffix("_total").unwrap_or(self.name);
+        encode_one(out, name, self.help, self.family().clone());
     }
 }
 
@@ -77,14 +108,9 @@ pub struct Histogram {
     name: &'static str,
     help: &'static str,
     bounds: &'static [f64],
-    state: Mutex<HistogramState>,
-}
-
-struct HistogramState {
-    /// Per bucket (not cumulative), then the `+Inf` overflow.
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+    value: OnceLock<HistogramValue>,
+    /// Observations so far, readable (the crate reads its own only in tests).
+    count: AtomicU64,
 }
 
 impl Histogram {
@@ -93,54 +119,33 @@ impl Histogram {
             name,
             help,
             bounds,
-            state: Mutex::new(HistogramState {
-                counts: Vec::new(),
-                sum: 0.0,
-                count: 0,
-            }),
+            value: OnceLock::new(),
+            count: AtomicU64::new(0),
         }
     }
 
+    fn value(&self) -> &HistogramValue {
+        self.value
+            .get_or_init(|| HistogramValue::new(self.bounds.iter().copied()))
+    }
+
     pub fn observe(&self, v: f64) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.counts.is_empty() {
-            s.counts = vec![0; self.bounds.len() + 1];
-        }
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(self.bounds.len());
-        s.counts[i] += 1;
-        s.sum += v;
-        s.count += 1;
+        self.value().observe(v);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).count
+        self.count.load(Ordering::Relaxed)
     }
 
     pub fn render(&self, out: &mut String) {
-        header(out, self.name, self.help, "histogram");
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut cumulative = 0;
-        for (i, bound) in self.bounds.iter().enumerate() {
-            cumulative += s.counts.get(i).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "{}_bucket{{le=\"{}\"}} {cumulative}",
-                self.name,
-                number(*bound)
-            );
-        }
-        let _ = writeln!(out, "{}_bucket{{le=\"+Inf\"}} {}", self.name, s.count);
-        let _ = writeln!(out, "{}_sum {}", self.name, number(s.sum));
-        let _ = writeln!(out, "{}_count {}", self.name, s.count);
+        encode_one(out, self.name, self.help, self.value().clone());
     }
 }
 
 /// Write one gauge family: `samples` are label values (in the order of `labels`) and values.
+/// Whole numbers are written without a fraction (`3`, not `3.0`).
 pub fn render_gauge(
     out: &mut String,
     name: &str,
@@ -148,59 +153,67 @@ pub fn render_gauge(
     labels: &[&str],
     samples: &[(Vec<String>, f64)],
 ) {
-    header(out, name, help, "gauge");
-    for (values, v) in samples {
-        let _ = writeln!(out, "{name}{} {}", label_set(labels, values), number(*v));
-    }
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// `{a="x",b="y"}` (empty when there are no labels), values escaped as the format requires.
-fn label_set(names: &[&str], values: &[String]) -> String {
-    let pairs: Vec<String> = names
+    let label_set = |values: &[String]| -> Vec<(String, String)> {
+        labels
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect()
+    };
+    let whole = samples
         .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape_label(v)))
-        .collect();
-    if pairs.is_empty() {
-        String::new()
+        .all(|(_, v)| v.fract() == 0.0 && v.abs() < 9.0e15);
+    if whole {
+        let family = Family::<Vec<(String, String)>, Gauge>::default();
+        for (values, v) in samples {
+            family.get_or_create(&label_set(values)).set(*v as i64);
+        }
+        encode_one(out, name, help, family);
     } else {
-        format!("{{{}}}", pairs.join(","))
+        let family =
+            Family::<Vec<(String, String)>, Gauge<f64, AtomicU64>>::default();
+        for (values, v) in samples {
+            family.get_or_create(&label_set(values)).set(*v);
+        }
+        encode_one(out, name, help, family);
     }
 }
 
-fn escape_label(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
+/// Encode one metric family in the Prometheus text format.
+fn encode_one<M>(out: &mut String, name: &str, help: &str, metric: M)
+where
+    M: EncodeMetric + std::fmt::Debug + Send + Sync + 'static,
+{
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Described {
+        name: name.to_string(),
+        help: help.to_string(),
+        metric,
+    }));
+    prometheus_text::encode(out, &registry).expect("writing to a String cannot fail");
 }
 
-/// A sample value: integers without a fraction, `+Inf`/`-Inf`/`NaN` spelled as Prometheus does.
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
+/// A metric with its HELP and TYPE lines even before it has a sample (the registry's own
+/// `register` leaves out a family with no label values yet, and adds a full stop to help).
+#[derive(Debug)]
+struct Described<M> {
+    name: String,
+    help: String,
+    metric: M,
+}
+
+impl<M> Collector for Described<M>
+where
+    M: EncodeMetric + std::fmt::Debug + Send + Sync + 'static,
+{
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let metric = encoder.encode_descriptor(
+            &self.name,
+            &self.help,
+            None,
+            self.metric.metric_type(),
+        )?;
+        self.metric.encode(metric)
     }
 }
 
@@ -280,6 +293,13 @@ pub fn render(out: &mut String) {
 mod tests {
     use super::*;
 
+    /// The sample lines of a rendering, sorted (the crate keeps label sets in a hash map).
+    fn samples(out: &str) -> Vec<&str> {
+        let mut lines: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        lines.sort();
+        lines
+    }
+
     #[test]
     fn counters_render_one_sample_per_label_values_escaped() {
         static C: Counter = Counter::new("t_total", "A test\ncounter.", &["reason", "mode"]);
@@ -288,12 +308,16 @@ mod tests {
         C.add(&["b", "x"], 2);
         let mut out = String::new();
         C.render(&mut out);
+        assert!(
+            out.starts_with("# HELP t_total A test\\ncounter.\n# TYPE t_total counter\n"),
+            "{out}"
+        );
         assert_eq!(
-            out,
-            "# HELP t_total A test\\ncounter.\n\
-             # TYPE t_total counter\n\
-             t_total{reason=\"a\\\"q\\\\\\nz\",mode=\"y\"} 1\n\
-             t_total{reason=\"b\",mode=\"x\"} 3\n"
+            samples(&out),
+            [
+                "t_total{reason=\"a\\\"q\\\\\\nz\",mode=\"y\"} 1",
+                "t_total{reason=\"b\",mode=\"x\"} 3",
+            ]
         );
         assert_eq!(C.get(&["b", "x"]), 3);
         assert_eq!(C.get(&["c", "x"]), 0);
@@ -324,7 +348,7 @@ mod tests {
             "# HELP h_seconds Durations.\n# TYPE h_seconds histogram\n\
              h_seconds_bucket{le=\"0.5\"} 0\nh_seconds_bucket{le=\"1\"} 0\n\
              h_seconds_bucket{le=\"10\"} 0\nh_seconds_bucket{le=\"+Inf\"} 0\n\
-             h_seconds_sum 0\nh_seconds_count 0\n"
+             h_seconds_sum 0.0\nh_seconds_count 0\n"
         );
         for v in [0.25, 0.5, 2.0, 100.0] {
             H.observe(v);
@@ -355,26 +379,34 @@ mod tests {
             out,
             "# HELP g Depth.\n# TYPE g gauge\ng{queue=\"inbound\",state=\"queued\"} 3\n"
         );
-        assert_eq!(number(f64::INFINITY), "+Inf");
-        assert_eq!(number(0.001), "0.001");
-        assert_eq!(number(5e7), "50000000");
+        out.clear();
+        render_gauge(&mut out, "up", "Up.", &[], &[(Vec::new(), 0.5)]);
+        assert_eq!(out, "# HELP up Up.\n# TYPE up gauge\nup 0.5\n");
     }
 
     #[test]
     fn every_metric_renders_with_help_and_type() {
         let mut out = String::new();
         render(&mut out);
-        for name in [
-            "thwonk_ingress_messages_accepted_total",
-            "thwonk_ingress_refused_total",
-            "thwonk_runs_total",
-            "thwonk_run_commit_failures_total",
-            "thwonk_run_instructions",
-            "thwonk_run_duration_seconds",
-            "thwonk_egress_deliveries_total",
+        for (name, kind) in [
+            ("thwonk_ingress_messages_accepted_total", "counter"),
+            ("thwonk_ingress_refused_total", "counter"),
+            ("thwonk_runs_total", "counter"),
+            ("thwonk_run_commit_failures_total", "counter"),
+            ("thwonk_run_instructions", "histogram"),
+            ("thwonk_run_duration_seconds", "histogram"),
+            ("thwonk_egress_deliveries_total", "counter"),
         ] {
-            assert!(out.contains(&format!("# TYPE {name} ")), "{name} in {out}");
+            assert!(
+                out.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name} in {out}"
+            );
             assert!(out.contains(&format!("# HELP {name} ")), "{name}");
         }
+        // The help texts users see, unchanged (one full stop, not two).
+        assert!(out.contains(
+            "# HELP thwonk_runs_total Runs committed, by trigger (message, schedule, request), \
+             status (ok, error) and error kind.\n"
+        ));
     }
 }

@@ -20,13 +20,13 @@ pub enum ModeTransport {
 impl ModeTransport {
     /// Build the configured transport. Needs a running tokio runtime (mx: the resolver).
     pub fn from_config(config: &Config) -> Result<Self, EgressError> {
-        let timeout = Duration::from_secs(config.egress.timeout_secs);
+        let timeout = config.egress.timeout;
         Ok(match config.egress.mode {
             EgressMode::Capture => {
                 ModeTransport::Capture(CaptureTransport::new(config.captured_dir()))
             }
             EgressMode::Relay => ModeTransport::Relay(RelayTransport::new(
-                &config.egress.relay,
+                config.egress.relay.as_deref().unwrap_or_default(),
                 &config.smtp.hostname,
                 timeout,
             )?),

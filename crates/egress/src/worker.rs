@@ -351,7 +351,7 @@ impl<T> Taker<T> {
     /// How long a delivery attempt holds its row: the delivery's timeout twice over (connect
     /// and the final reply are each bounded by it), plus a margin for recording the outcome.
     fn claim_ms(&self) -> i64 {
-        let timeout = Duration::from_secs(self.config.egress.timeout_secs);
+        let timeout = self.config.egress.timeout;
         millis(timeout * 2 + CLAIM_MARGIN)
     }
 }

@@ -71,7 +71,7 @@ impl Limits {
         Limits {
             max_message_size: smtp.max_message_size,
             max_recipients: usize::try_from(smtp.max_recipients).unwrap_or(usize::MAX),
-            idle_timeout: Duration::from_secs(smtp.idle_timeout_secs).max(MIN_IDLE_TIMEOUT),
+            idle_timeout: smtp.idle_timeout.max(MIN_IDLE_TIMEOUT),
             max_command_line: usize::try_from(smtp.max_line_length)
                 .unwrap_or(usize::MAX)
                 .max(MAX_COMMAND_LINE),

@@ -49,15 +49,11 @@ pub async fn serve_with_grace<S: MailSink>(
     let slots = Arc::new(Semaphore::new(limits.max_sessions));
     let per_ip = PerIp::new(limits.max_connections_per_ip);
     let grace = limits.shutdown_grace;
-    let tls = if config.tls_cert.is_empty() {
-        None
-    } else {
-        let acceptor = crate::tls::load_acceptor(
-            std::path::Path::new(&config.tls_cert),
-            std::path::Path::new(&config.tls_key),
-        )
-        .map_err(std::io::Error::other)?;
-        Some(acceptor)
+    let tls = match config.tls_files() {
+        None => None,
+        Some((cert, key)) => {
+            Some(crate::tls::load_acceptor(cert, key).map_err(std::io::Error::other)?)
+        }
     };
     let context = Arc::new(SessionContext {
         sink,

@@ -313,7 +313,7 @@ async fn an_overlong_command_line_gets_500_and_the_session_goes_on() {
 #[tokio::test]
 async fn an_idle_client_gets_421_and_is_disconnected() {
     let mut cfg = config();
-    cfg.idle_timeout_secs = 1;
+    cfg.idle_timeout = std::time::Duration::from_secs(1);
     let server = start(cfg).await;
     let mut c = server.hello().await;
     let started = std::time::Instant::now();

@@ -24,8 +24,8 @@ async fn tls_server(require_tls: bool) -> (TestServer, String, tempfile::TempDir
     std::fs::write(&cert, &pair.cert_pem).unwrap();
     std::fs::write(&key, &pair.key_pem).unwrap();
     let cfg = SmtpConfig {
-        tls_cert: cert.display().to_string(),
-        tls_key: key.display().to_string(),
+        tls_cert: Some(cert),
+        tls_key: Some(key),
         require_tls,
         ..config()
     };
@@ -193,8 +193,8 @@ async fn starttls_is_refused_inside_a_transaction() {
 #[tokio::test]
 async fn a_bad_certificate_path_stops_the_server_with_a_clear_error() {
     let cfg = SmtpConfig {
-        tls_cert: "/nonexistent/cert.pem".into(),
-        tls_key: "/nonexistent/key.pem".into(),
+        tls_cert: Some("/nonexistent/cert.pem".into()),
+        tls_key: Some("/nonexistent/key.pem".into()),
         ..config()
     };
     let server = start(cfg).await;
@@ -210,9 +210,9 @@ async fn a_client_that_stalls_or_babbles_after_starttls_is_dropped() {
         std::fs::write(dir.path().join("c.pem"), &pair.cert_pem).unwrap();
         std::fs::write(dir.path().join("k.pem"), &pair.key_pem).unwrap();
         let cfg = SmtpConfig {
-            tls_cert: dir.path().join("c.pem").display().to_string(),
-            tls_key: dir.path().join("k.pem").display().to_string(),
-            idle_timeout_secs: 1,
+            tls_cert: Some(dir.path().join("c.pem")),
+            tls_key: Some(dir.path().join("k.pem")),
+            idle_timeout: std::time::Duration::from_secs(1),
             ..config()
         };
         (start(cfg).await, pair.cert_pem, dir)

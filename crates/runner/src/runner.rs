@@ -86,16 +86,16 @@ impl Runner {
         tasks.spawn(crate::schedule::run_scheduler(
             self.store.clone(),
             self.redis.clone(),
-            Duration::from_millis(self.config.schedules.poll_ms),
-            Duration::from_millis(self.config.schedules.sync_interval_ms),
+            self.config.schedules.poll,
+            self.config.schedules.sync_interval,
             shutdown.clone(),
         ));
         tasks.spawn(crate::feeds::retry_pending(
             self.store.clone(),
             self.redis.clone(),
             format!("{}/feeds", self.id),
-            Duration::from_millis(self.config.feeds.retry_interval_ms),
-            self.config.runner.lease_ms as i64,
+            self.config.feeds.retry_interval,
+            self.config.runner.lease.as_millis() as i64,
             shutdown.clone(),
         ));
         while tasks.join_next().await.is_some() {}
@@ -204,7 +204,7 @@ impl Runner {
         thwonk_id: &str,
         owner: &str,
     ) -> Result<bool, RunnerError> {
-        let lease_ms = self.config.runner.lease_ms as i64;
+        let lease_ms = self.config.runner.lease.as_millis() as i64;
         if self
             .store
             .try_lease(thwonk_id, owner, now_ms(), lease_ms)
@@ -234,7 +234,7 @@ impl Runner {
         outbound: &JobQueue,
         past_target: bool,
     ) -> Result<(), RunnerError> {
-        let lease_ms = self.config.runner.lease_ms as i64;
+        let lease_ms = self.config.runner.lease.as_millis() as i64;
         let Some(thwonk) = self.store.thwonk(thwonk_id).await? else {
             return Ok(());
         };

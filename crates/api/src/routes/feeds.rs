@@ -107,7 +107,7 @@ pub async fn events(
         state.shutdown.clone(),
     ));
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
-    let keep_alive = Duration::from_secs(state.config.http.sse_keep_alive_secs.max(1));
+    let keep_alive = state.config.http.sse_keep_alive.max(Duration::from_secs(1));
     // Any origin may read the stream: it carries no cookies, only the token it was given.
     Ok((
         [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],

@@ -38,7 +38,7 @@ pub fn test_config() -> Config {
     let mut c = Config::default();
     c.limits.file_max_bytes = 64 * 1024;
     c.http.max_body_bytes = 128 * 1024;
-    c.http.sse_keep_alive_secs = 1;
+    c.http.sse_keep_alive = std::time::Duration::from_secs(1);
     c
 }
 

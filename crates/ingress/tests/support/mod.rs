@@ -87,7 +87,7 @@ pub fn config() -> SmtpConfig {
         hostname: "mx.test".into(),
         max_message_size: 64 * 1024,
         max_recipients: 10,
-        idle_timeout_secs: 30,
+        idle_timeout: std::time::Duration::from_secs(30),
         ..SmtpConfig::default()
     }
 }

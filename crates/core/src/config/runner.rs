@@ -1,0 +1,35 @@
+//! `[runner]`: how many runs one runner process does at once, and its lease on a thwonk.
+
+use super::{ConfigError, de, require_at_least_one};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Runs in parallel in one runner process (different thwonks only).
+    pub concurrency: u32,
+    /// How long a runner holds a thwonk's lease before another runner may take over
+    /// (`lease_ms`).
+    #[serde(rename = "lease_ms", with = "de::ms")]
+    pub lease: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            concurrency: 4,
+            lease: Duration::from_millis(30_000),
+        }
+    }
+}
+
+impl RunnerConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        require_at_least_one("runner.concurrency", self.concurrency)?;
+        if self.lease < Duration::from_millis(1000) {
+            return Err(ConfigError::new("runner.lease_ms", "must be at least 1000"));
+        }
+        Ok(())
+    }
+}

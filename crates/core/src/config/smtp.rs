@@ -1,0 +1,166 @@
+//! `[smtp]`: the SMTP ingress — where it listens, what it accepts, STARTTLS and session limits.
+
+use super::{ConfigError, de, require_at_least_one};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Address the ingress listens on.
+    #[serde(with = "de::listen")]
+    pub listen: SocketAddr,
+    /// Our name in the greeting, in EHLO and in `Received:` headers.
+    pub hostname: String,
+    /// Domains we accept mail for (lower case). Empty: any domain that has a thwonk.
+    #[serde(deserialize_with = "de::string_or_list")]
+    pub domains: Vec<String>,
+    /// Largest message accepted, bytes (advertised in EHLO SIZE).
+    pub max_message_size: u64,
+    /// Most recipients accepted in one transaction.
+    pub max_recipients: u32,
+    /// How long a session may sit idle before it is closed (`idle_timeout_secs`).
+    #[serde(rename = "idle_timeout_secs", with = "de::secs")]
+    pub idle_timeout: Duration,
+    /// PEM file with the certificate chain for STARTTLS. None (with `tls_key`): no STARTTLS.
+    #[serde(with = "de::opt_text")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the private key for STARTTLS.
+    #[serde(with = "de::opt_text")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse MAIL (530 5.7.0) until the client has said STARTTLS.
+    pub require_tls: bool,
+    /// Sessions at once from one client IP address; past it, 421 4.7.0 at connect.
+    pub max_connections_per_ip: u32,
+    /// Commands in a row that move no transaction forward (NOOP, RSET, VRFY, refused
+    /// MAIL/RCPT, errors...) before the session is closed with 421 4.7.0.
+    pub max_commands_without_progress: u32,
+    /// Longest command line, CRLF included (at least 512, RFC 5321); longer: 500 5.5.2.
+    pub max_line_length: u32,
+    /// Most `Received:` headers a message may carry (a mail loop); more: 554 5.4.6.
+    pub max_received_headers: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
+            hostname: "localhost".into(),
+            domains: Vec::new(),
+            max_message_size: 25 * 1024 * 1024,
+            max_recipients: 100,
+            idle_timeout: Duration::from_secs(300),
+            tls_cert: None,
+            tls_key: None,
+            require_tls: false,
+            max_connections_per_ip: 50,
+            max_commands_without_progress: 100,
+            max_line_length: 512,
+            max_received_headers: 50,
+        }
+    }
+}
+
+impl SmtpConfig {
+    /// The certificate chain and key files for STARTTLS, when both are set.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
+    }
+
+    /// Whether mail for `domain` is accepted at all (before looking for a thwonk).
+    pub fn accepts_domain(&self, domain: &str) -> bool {
+        self.domains.is_empty() || self.domains.iter().any(|d| d == domain)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.hostname.trim().is_empty() || self.hostname.contains(char::is_whitespace) {
+            return Err(ConfigError::new(
+                "smtp.hostname",
+                "must be a host name without spaces",
+            ));
+        }
+        for d in &self.domains {
+            if d.is_empty() || d.contains(['@', ' ']) || d.to_lowercase() != *d {
+                return Err(ConfigError::new(
+                    "smtp.domains",
+                    format!("{d:?} is not a lower-case domain name"),
+                ));
+            }
+        }
+        if self.max_message_size < 1024 {
+            return Err(ConfigError::new(
+                "smtp.max_message_size",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "smtp.idle_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        require_at_least_one("smtp.max_recipients", self.max_recipients)?;
+        if self.tls_cert.is_none() != self.tls_key.is_none() {
+            return Err(ConfigError::new(
+                "smtp.tls_cert",
+                "tls_cert and tls_key go together: set both, or neither",
+            ));
+        }
+        if self.require_tls && self.tls_cert.is_none() {
+            return Err(ConfigError::new(
+                "smtp.require_tls",
+                "needs tls_cert and tls_key (no STARTTLS is offered without them)",
+            ));
+        }
+        if !(512..=65536).contains(&self.max_line_length) {
+            return Err(ConfigError::new(
+                "smtp.max_line_length",
+                "must be from 512 (RFC 5321 section 4.5.3.1.4) to 65536",
+            ));
+        }
+        require_at_least_one("smtp.max_connections_per_ip", self.max_connections_per_ip)?;
+        require_at_least_one(
+            "smtp.max_commands_without_progress",
+            self.max_commands_without_progress,
+        )?;
+        require_at_least_one("smtp.max_received_headers", self.max_received_headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(
+            None,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn tls_and_ingress_limits_are_checked_with_their_key() {
+        let e = load(&[("THWONK_SMTP_TLS_CERT", "/x/cert.pem")]).unwrap_err();
+        assert_eq!(e.key, "smtp.tls_cert");
+        let e = load(&[("THWONK_SMTP_REQUIRE_TLS", "true")]).unwrap_err();
+        assert_eq!(e.key, "smtp.require_tls");
+        let e = load(&[("THWONK_SMTP_MAX_LINE_LENGTH", "100")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_line_length");
+        let e = load(&[("THWONK_SMTP_MAX_CONNECTIONS_PER_IP", "0")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_connections_per_ip");
+        let ok = load(&[
+            ("THWONK_SMTP_TLS_CERT", "/x/cert.pem"),
+            ("THWONK_SMTP_TLS_KEY", "/x/key.pem"),
+            ("THWONK_SMTP_REQUIRE_TLS", "true"),
+        ])
+        .unwrap();
+        assert!(ok.smtp.require_tls);
+        assert_eq!(
+            ok.smtp.tls_files(),
+            Some((Path::new("/x/cert.pem"), Path::new("/x/key.pem")))
+        );
+    }
+}
