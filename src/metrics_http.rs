@@ -50,7 +50,7 @@ async fn answer(mut stream: TcpStream, redis: &Redis) -> std::io::Result<()> {
         Route::Metrics => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            thwonk_runner::metrics::render_all(redis).await,
+            thwonk_control::metrics::render_all(redis).await,
         ),
         Route::NotFound => ("404 Not Found", "text/plain", "not found\n".to_string()),
         Route::BadMethod => (
