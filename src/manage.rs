@@ -1,13 +1,16 @@
 //! Management commands: through a running daemon's admin socket when one answers
 //! ([`crate::remote`]), else to the database directly, so they work with or without a running
-//! daemon (SQLite in WAL mode and PostgreSQL both allow it).
+//! daemon (SQLite in WAL mode and PostgreSQL both allow it). Either way a command gets the
+//! same view (`thwonk_control::views`) and prints it with one `print_*` function.
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use thwonk_core::status::ThwonkStatus;
+use thwonk_control::deploy;
+use thwonk_control::views::{DeployView, DryRunView, FileWrittenView, RunView, ThwonkView};
+use thwonk_core::run::FileInfo;
 use thwonk_core::{Address, Config};
 use thwonk_store::{Store, Thwonk};
 
@@ -51,80 +54,97 @@ pub async fn migrate(config: &Config) -> Result<()> {
 }
 
 pub async fn deploy(config: &Config, address: &str, script: &Path) -> Result<ExitCode> {
-    if let Some(c) = crate::remote::client(config).await {
-        return crate::remote::deploy(&c, address, script).await;
+    let deployed = match crate::remote::client(config).await {
+        Some(c) => {
+            let source = std::fs::read(script)
+                .with_context(|| format!("cannot read {}", script.display()))?;
+            crate::remote::deploy(&c, address, &source).await?
+        }
+        None => deploy_direct(config, address, script).await?,
+    };
+    match deployed {
+        Ok(view) => {
+            print_deploy(&view);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refused) => {
+            eprintln!("{}:{refused}", script.display());
+            eprintln!("deploy refused: the script was not changed");
+            Ok(ExitCode::FAILURE)
+        }
     }
+}
+
+/// Deploy to the database directly (`thwonk_control::deploy`, as the API does): the deploy,
+/// or (`Err` inside) why the script was refused.
+async fn deploy_direct(
+    config: &Config,
+    address: &str,
+    script: &Path,
+) -> Result<std::result::Result<DeployView, String>> {
     let address = Address::parse(address)?;
     let source = std::fs::read_to_string(script)
         .with_context(|| format!("cannot read {}", script.display()))?;
     // Parsing a hostile script can crash Boa: it happens in a sandbox worker, as runs do.
-    // The same checks as the HTTP API's deploy (thwonk_api::deploy).
     let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
-    let info = match thwonk_api::deploy::check_script(&pool, &source, &config.limits) {
+    let info = match deploy::check_script(&pool, &source, &config.limits) {
         Ok(info) => info,
-        Err(e @ thwonk_api::deploy::DeployError::Refused { .. }) => {
-            eprintln!("{}:{e}", script.display());
-            eprintln!("deploy refused: the script was not changed");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(e @ deploy::DeployError::Refused { .. }) => return Ok(Err(e.to_string())),
         Err(e) => return Err(e.into()),
     };
-    if !config.accepts_domain(address.domain()) {
-        eprintln!(
-            "warning: {} is not in smtp.domains; the ingress refuses mail for it",
-            address.domain()
-        );
-    }
     let store = open(config).await?;
-    let deployed = store
-        .deploy_script(&address, &source, info.schedule.as_deref())
-        .await?;
-    println!(
-        "deployed {} version {}{}",
-        deployed.thwonk.address,
-        deployed.version,
-        if deployed.created {
-            " (new thwonk)"
-        } else {
-            ""
-        }
-    );
-    register_schedule(config, &deployed.thwonk).await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Register (or drop) the thwonk's schedule on Redis now, if Redis is reachable; otherwise
-/// runners pick it up from SQL within `schedules.sync_interval_ms`.
-async fn register_schedule(config: &Config, thwonk: &Thwonk) {
-    let schedule = thwonk
-        .schedule
-        .as_deref()
-        .filter(|_| thwonk.status == ThwonkStatus::Active);
+    let mut deployment = deploy::write_version(&store, config, &address, &source, info).await?;
+    // Registered on Redis now if Redis answers; otherwise runners pick it up from SQL.
     let registered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
         let redis = thwonk_thoonk::Redis::connect(&config.redis_url()).await?;
-        thwonk_runner::schedule::register(&redis, &thwonk.id, schedule)
+        deploy::register_schedule(&redis, &deployment.deployed.thwonk)
             .await
             .map_err(anyhow::Error::from)
     })
     .await;
-    match (registered, schedule) {
-        (Ok(Ok(())), Some(s)) => println!("schedule {s:?} registered"),
-        (Ok(Ok(())), None) => {}
-        (Ok(Err(e)), _) => eprintln!(
-            "note: Redis not reachable ({e:#}); runners register the schedule within schedules.sync_interval_ms"
-        ),
-        (Err(_), _) => eprintln!(
-            "note: Redis did not answer; runners register the schedule within schedules.sync_interval_ms"
-        ),
+    match registered {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => deployment
+            .warnings
+            .push(deploy::schedule_not_registered(format!("{e:#}"))),
+        Err(_) => deployment
+            .warnings
+            .push(deploy::schedule_not_registered("Redis did not answer")),
+    }
+    Ok(Ok(deployment.view()))
+}
+
+/// `thwonk deploy`'s output.
+fn print_deploy(d: &DeployView) {
+    for w in &d.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "deployed {} version {}{}",
+        d.thwonk.address,
+        d.version,
+        if d.created { " (new thwonk)" } else { "" }
+    );
+    if let Some(s) = d.schedule_registered() {
+        println!("schedule {s:?} registered");
     }
 }
 
 pub async fn list(config: &Config) -> Result<()> {
-    if let Some(c) = crate::remote::client(config).await {
-        return crate::remote::list(&c).await;
-    }
-    let store = open(config).await?;
-    let thwonks = store.list_thwonks().await?;
+    let thwonks = match crate::remote::client(config).await {
+        Some(c) => crate::remote::list(&c).await?.thwonks,
+        None => {
+            let store = open(config).await?;
+            let thwonks = store.list_thwonks().await?;
+            thwonks.iter().map(ThwonkView::from).collect()
+        }
+    };
+    print_thwonks(&thwonks);
+    Ok(())
+}
+
+/// `thwonk list`'s output.
+fn print_thwonks(thwonks: &[ThwonkView]) {
     if thwonks.is_empty() {
         println!("no thwonks yet: thwonk deploy ADDRESS SCRIPT.js");
     }
@@ -137,35 +157,46 @@ pub async fn list(config: &Config) -> Result<()> {
                 .map(|v| v.to_string())
                 .unwrap_or("-".into()),
             t.schedule
+                .as_ref()
                 .map(|s| format!("\tschedule {s}"))
                 .unwrap_or_default()
         );
     }
-    Ok(())
 }
 
 pub async fn runs(config: &Config, address: &str, limit: i64, json: bool) -> Result<()> {
-    if let Some(c) = crate::remote::client(config).await {
-        return crate::remote::runs(&c, address, limit, json).await;
-    }
-    let store = open(config).await?;
-    let t = thwonk(&store, address).await?;
-    let runs = store.list_runs(&t.id, limit).await?;
+    let runs = match crate::remote::client(config).await {
+        Some(c) => crate::remote::runs(&c, address, limit).await?.runs,
+        None => {
+            let store = open(config).await?;
+            let t = thwonk(&store, address).await?;
+            let runs = store.list_runs(&t.id, limit).await?;
+            runs.iter().map(RunView::from).collect()
+        }
+    };
+    print_runs(&runs, json)
+}
+
+/// `thwonk runs`'s output: text, or with `--json` one flat object per run.
+fn print_runs(runs: &[RunView], json: bool) -> Result<()> {
     if json {
-        let out: Vec<_> = runs
+        let flat: Vec<_> = runs
             .iter()
             .map(|r| {
+                let error = r.error.as_ref();
                 serde_json::json!({
                     "id": r.id, "message_id": r.message_id, "trigger": r.trigger,
                     "script_version": r.script_version, "status": r.status,
-                    "error_kind": r.error_kind, "error": r.error_message, "stack": r.error_stack,
+                    "error_kind": error.map(|e| &e.kind),
+                    "error": error.and_then(|e| e.message.as_ref()),
+                    "stack": error.and_then(|e| e.stack.as_ref()),
                     "logs": r.logs, "logs_truncated": r.logs_truncated,
-                    "instructions": r.instructions, "wall_ms": r.wall_ms,
+                    "instructions": r.cost.instructions, "wall_ms": r.cost.wall_ms,
                     "started_at_ms": r.started_at_ms, "finished_at_ms": r.finished_at_ms,
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&flat)?);
         return Ok(());
     }
     if runs.is_empty() {
@@ -178,11 +209,13 @@ pub async fn runs(config: &Config, address: &str, limit: i64, json: bool) -> Res
             r.id,
             r.status,
             r.script_version,
-            r.instructions,
-            r.wall_ms
+            r.cost.instructions,
+            r.cost.wall_ms
         );
-        if let (Some(kind), Some(msg)) = (&r.error_kind, &r.error_message) {
-            println!("    {kind}: {msg}");
+        if let Some(e) = &r.error
+            && let Some(msg) = &e.message
+        {
+            println!("    {}: {msg}", e.kind);
         }
         for l in &r.logs {
             println!("    [{}] {}", l.level, l.message);
@@ -197,16 +230,34 @@ pub async fn runs(config: &Config, address: &str, limit: i64, json: bool) -> Res
 pub async fn files(config: &Config, address: &str, action: FilesAction) -> Result<ExitCode> {
     use thwonk_core::vfs::{normalize_path, normalize_prefix};
     if let Some(c) = crate::remote::client(config).await {
-        return crate::remote::files(&c, address, action).await;
+        use crate::remote;
+        match action {
+            FilesAction::Ls { prefix } => print_files(
+                &remote::list_files(&c, address, prefix.as_deref())
+                    .await?
+                    .files,
+            ),
+            FilesAction::Get { path } => {
+                std::io::stdout().write_all(&remote::read_file(&c, address, &path).await?)?
+            }
+            FilesAction::Put { path, file } => {
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                print_written(&remote::put_file(&c, address, &path, &bytes).await?);
+            }
+            FilesAction::Rm { path } => {
+                remote::delete_file(&c, address, &path).await?;
+                print_deleted(&path);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let store = open(config).await?;
     let t = thwonk(&store, address).await?;
     match action {
         FilesAction::Ls { prefix } => {
             let prefix = normalize_prefix(prefix.as_deref().unwrap_or(""))?;
-            for f in store.list_files(&t.id, &prefix).await? {
-                println!("{:>9}  {}  {}", f.size, iso(f.updated_at_ms), f.path);
-            }
+            print_files(&store.list_files(&t.id, &prefix).await?);
         }
         FilesAction::Get { path } => {
             let path = normalize_path(&path)?;
@@ -230,17 +281,37 @@ pub async fn files(config: &Config, address: &str, action: FilesAction) -> Resul
             store
                 .put_file(&t.id, &path, &bytes, thwonk_core::time::now_ms())
                 .await?;
-            println!("wrote {path} ({} bytes)", bytes.len());
+            print_written(&FileWrittenView {
+                path,
+                size: bytes.len() as u64,
+            });
         }
         FilesAction::Rm { path } => {
             let path = normalize_path(&path)?;
             if !store.delete_file(&t.id, &path).await? {
                 bail!("no file {path} in {}", t.address);
             }
-            println!("deleted {path}");
+            print_deleted(&path);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `thwonk files ls`'s output.
+fn print_files(files: &[FileInfo]) {
+    for f in files {
+        println!("{:>9}  {}  {}", f.size, iso(f.updated_at_ms), f.path);
+    }
+}
+
+/// `thwonk files put`'s output.
+fn print_written(w: &FileWrittenView) {
+    println!("wrote {} ({} bytes)", w.path, w.size);
+}
+
+/// `thwonk files rm`'s output.
+fn print_deleted(path: &str) {
+    println!("deleted {path}");
 }
 
 pub fn test(
@@ -285,7 +356,7 @@ pub fn test(
         None => first_to(&header_view.headers)
             .context("the message has no To: address; pass --address")?,
     };
-    let outcome = thwonk_runner::dry_run::dry_run(&thwonk_runner::dry_run::DryRun {
+    let outcome = thwonk_control::dry_run::dry_run(&thwonk_control::dry_run::DryRun {
         script: &source,
         raw_message: &raw,
         address: &address,
@@ -294,23 +365,21 @@ pub fn test(
         limits: &config.limits,
         pool: &pool,
     });
-    let out = serde_json::json!({
-        "status": outcome.status,
-        "error": outcome.error,
-        "sends": outcome.effects.sends,
-        "writes": outcome.effects.writes,
-        "feed_ops": outcome.effects.feed_ops,
-        "logs": outcome.logs,
-        "logs_truncated": outcome.logs_truncated,
-        "cost": outcome.cost,
-        "response": outcome.response,
-    });
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(if outcome.is_ok() {
+    let ok = outcome.is_ok();
+    print_dry_run(&DryRunView::from(outcome))?;
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `thwonk test`'s output: the dry run as the API answers it (`POST .../test`), as JSON
+/// with its keys in order.
+fn print_dry_run(view: &DryRunView) -> Result<()> {
+    let out = serde_json::to_value(view)?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }
 
 /// The first address in the message's To: header.
@@ -325,6 +394,8 @@ fn first_to(headers: &[(String, String)]) -> Option<Address> {
     })
 }
 
-pub(crate) fn iso(ms: i64) -> String {
-    thwonk_core::time::rfc3339_seconds(ms)
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
 }

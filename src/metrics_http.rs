@@ -62,7 +62,7 @@ async fn answer(
     match route(&method, &uri) {
         Route::Metrics => (
             [(header::CONTENT_TYPE, thwonk_core::metrics::CONTENT_TYPE)],
-            thwonk_runner::metrics::render_all(&redis).await,
+            thwonk_control::metrics::render_all(&redis).await,
         )
             .into_response(),
         Route::NotFound => (

@@ -117,10 +117,12 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         });
     }
     if roles.runner {
+        // The job loop, and the reconciler that re-queues from SQL the work whose Redis job
+        // was lost: the binary's one use of the runner crate.
         let runner = thwonk_runner::Runner::new(store.clone(), redis.clone(), config.clone());
         let token = shutdown.clone();
         roles_running.spawn(async move {
-            runner.run(token).await;
+            runner.run_role(token).await;
             Ok(())
         });
     }
@@ -134,15 +136,6 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let (redis, token) = (redis.clone(), shutdown.clone());
         roles_running.spawn(async move {
             thwonk_thoonk::reaper::run(redis, settings, token).await;
-            Ok(())
-        });
-    }
-    if roles.runner {
-        // Runners re-queue, from SQL, the work whose Redis job was lost.
-        let interval = config.queues.reconcile_interval;
-        let (store, redis, token) = (store.clone(), redis.clone(), shutdown.clone());
-        roles_running.spawn(async move {
-            thwonk_runner::reconcile::run(store, redis, interval, token).await;
             Ok(())
         });
     }

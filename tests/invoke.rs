@@ -1,4 +1,4 @@
-//! HTTP invoke through the runner: `thwonk_runner::invoke::invoke` queues a request job, a
+//! HTTP invoke through the runner: `thwonk_control::invoke::invoke` queues a request job, a
 //! runner running in this process (its scripts in real sandbox workers of the `thwonk`
 //! binary) runs `onRequest` under the thwonk's lease, commits once, and answers over Redis.
 //! Real redis-server, real SQLite, and PostgreSQL when `THWONK_TEST_POSTGRES_URL` is set.
@@ -7,10 +7,8 @@ mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
-use thwonk_core::run::RunStatus;
-use thwonk_core::status::{MessageStatus, ThwonkStatus, TriggerKind};
+use thwonk_control::invoke::{InvokeError, RequestJob, invoke};
 use thwonk_core::{Address, Config};
-use thwonk_runner::invoke::{InvokeError, RequestJob, invoke};
 use thwonk_store::{NewMessage, Store, Thwonk};
 use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, PrivateRedis, Redis};
 use tokio_util::sync::CancellationToken;

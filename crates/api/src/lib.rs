@@ -9,10 +9,13 @@
 //! - [`error`]: the one error type, rendered as `{"error": {"code", "message"}}`.
 //! - [`extract`]: body, JSON, path and query extractors that fail in that shape (`400`,
 //!   `413`).
-//! - [`deploy`]: the deploy checks shared with `thwonk deploy` (sandbox check, cron).
-//! - [`openapi`]: the OpenAPI document at `/v1/openapi.json`.
+//! - [`openapi`]: the OpenAPI document at `/v1/openapi.json`, naming the response types of
+//!   `thwonk_control::views`.
 //! - [`admin_socket`]: the API on `{data_dir}/admin.sock` (0600, trusted as admin).
 //! - [`client`]: a small HTTP/1.1 client for that socket (the CLI) and tests.
+//!
+//! What a route does beyond HTTP (deploy, dry run, invoke, feed names, the metrics scrape) is
+//! in `thwonk-control`, shared with the CLI; what it answers is a `thwonk_control::views` type.
 //!
 //! Not for: running scripts for mail (the runner) or storing anything itself (the store).
 //!
@@ -22,7 +25,6 @@
 pub mod admin_socket;
 pub mod auth;
 pub mod client;
-pub mod deploy;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -1,9 +1,16 @@
 //! The OpenAPI 3.1 document served at `/v1/openapi.json`: every route, its auth, what it
 //! takes and what it answers. Built from [`OPERATIONS`], which a test compares with the
-//! router so that neither drifts.
+//! router so that neither drifts. What a route answers is the JSON Schema of its
+//! `thwonk_control::views` type (the type the route itself returns), under
+//! `components/schemas`.
 
 use axum::Json;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
+use thwonk_control::views::{
+    DeployView, DryRunView, FeedItemsView, FileListView, FileWrittenView, InvokeView, RunListView,
+    RunView, ThwonkDetailView, ThwonkListView, ThwonkView, VersionListView, VersionView,
+};
 
 /// How an operation takes its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +32,21 @@ pub struct Operation {
     pub input: Input,
     /// The success status.
     pub ok: u16,
+    /// The schema of a JSON success answer (its view type), when it has one.
+    pub answers: Option<fn(&mut SchemaGenerator) -> Schema>,
+}
+
+/// The schema of view type `T` (a reference into `components/schemas`).
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+impl Operation {
+    /// This operation answers a `T` (a view type) on success.
+    const fn answers(mut self, f: fn(&mut SchemaGenerator) -> Schema) -> Operation {
+        self.answers = Some(f);
+        self
+    }
 }
 
 const fn op(
@@ -41,6 +63,7 @@ const fn op(
         auth: true,
         input,
         ok,
+        answers: None,
     }
 }
 
@@ -61,6 +84,7 @@ pub const OPERATIONS: &[Operation] = &[
         auth: false,
         input: Input::None,
         ok: 200,
+        answers: None,
     },
     Operation {
         method: "get",
@@ -69,6 +93,7 @@ pub const OPERATIONS: &[Operation] = &[
         auth: false,
         input: Input::None,
         ok: 200,
+        answers: None,
     },
     Operation {
         method: "get",
@@ -77,6 +102,7 @@ pub const OPERATIONS: &[Operation] = &[
         auth: false,
         input: Input::None,
         ok: 200,
+        answers: None,
     },
     op(
         "get",
@@ -84,15 +110,17 @@ pub const OPERATIONS: &[Operation] = &[
         "List the thwonks the caller may see.",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<ThwonkListView>),
     op(
         "post",
         "/v1/thwonks",
         "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 when taken.",
         Input::Json,
         201,
-    ),
-    op("get", T, "Show a thwonk.", Input::None, 200),
+    )
+    .answers(schema::<ThwonkView>),
+    op("get", T, "Show a thwonk.", Input::None, 200).answers(schema::<ThwonkDetailView>),
     op(
         "delete",
         T,
@@ -106,71 +134,81 @@ pub const OPERATIONS: &[Operation] = &[
         "Stop accepting mail (and schedules).",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<ThwonkView>),
     op(
         "post",
         t!("/enable"),
         "Accept mail again.",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<ThwonkView>),
     op(
         "get",
         t!("/script"),
         "The active script version with its source.",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<VersionView>),
     op(
         "put",
         t!("/script"),
         "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201). 422 script_refused with line and column.",
         Input::Raw,
         200,
-    ),
+    )
+    .answers(schema::<DeployView>),
     op(
         "get",
         t!("/versions"),
         "Every script version, newest first.",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<VersionListView>),
     op(
         "get",
         t!("/versions/{version}"),
         "One script version with its source.",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<VersionView>),
     op(
         "post",
         t!("/rollback"),
         "Make an existing version active: {\"version\"}.",
         Input::Json,
         200,
-    ),
+    )
+    .answers(schema::<ThwonkView>),
     op(
         "post",
         t!("/test"),
         "Dry run: {\"message\", \"mail_from\"?, \"script\"?}. The run's result and would-be effects; nothing is committed.",
         Input::Json,
         200,
-    ),
+    )
+    .answers(schema::<DryRunView>),
     op(
         "get",
         t!("/runs"),
         "Recent runs, newest first (?limit=, at most 200), with logs, errors and cost.",
         Input::None,
         200,
-    ),
-    op("get", t!("/runs/{run_id}"), "One run.", Input::None, 200),
+    )
+    .answers(schema::<RunListView>),
+    op("get", t!("/runs/{run_id}"), "One run.", Input::None, 200).answers(schema::<RunView>),
     op(
         "get",
         t!("/files"),
         "List files (?prefix=).",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<FileListView>),
     op(
         "get",
         t!("/files/{path}"),
@@ -184,7 +222,8 @@ pub const OPERATIONS: &[Operation] = &[
         "Store the body as the file (at most limits.file_max_bytes).",
         Input::Raw,
         200,
-    ),
+    )
+    .answers(schema::<FileWrittenView>),
     op(
         "delete",
         t!("/files/{path}"),
@@ -198,7 +237,8 @@ pub const OPERATIONS: &[Operation] = &[
         "A feed's newest items (at most http.max_feed_items), oldest first.",
         Input::None,
         200,
-    ),
+    )
+    .answers(schema::<FeedItemsView>),
     op(
         "get",
         t!("/feeds/{name}/events"),
@@ -212,7 +252,8 @@ pub const OPERATIONS: &[Operation] = &[
         "Run the script's onRequest with the JSON body; answers its JSON value. 504 on timeout, 503 when the runner cannot be reached.",
         Input::Json,
         200,
-    ),
+    )
+    .answers(schema::<InvokeView>),
 ];
 
 fn error_response(description: &str) -> Value {
@@ -224,6 +265,9 @@ fn error_response(description: &str) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
     let mut paths = Map::new();
     for o in OPERATIONS {
         let mut responses = Map::new();
@@ -231,6 +275,8 @@ pub fn document() -> Value {
             json!({"text/event-stream": {}})
         } else if o.path.contains("/files/") && o.method == "get" {
             json!({"application/octet-stream": {}})
+        } else if let Some(answers) = o.answers {
+            json!({"application/json": {"schema": answers(&mut generator)}})
         } else {
             json!({"application/json": {}})
         };
@@ -290,6 +336,8 @@ pub fn document() -> Value {
         let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
         entry[o.method] = operation;
     }
+    let mut schemas = generator.take_definitions(true);
+    schemas.insert("Error".into(), error_schema());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -304,25 +352,59 @@ pub fn document() -> Value {
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string"},
-                        "message": {"type": "string"},
-                        "line": {"type": "integer"},
-                        "column": {"type": "integer"}
-                    }
-                }}
-            }}
+            "schemas": schemas,
         },
         "paths": paths,
     })
 }
 
+/// Every error's shape (`crate::error`).
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "line": {"type": "integer"},
+                "column": {"type": "integer"}
+            }
+        }}
+    })
+}
+
 pub async fn serve() -> Json<Value> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_described_by_their_view_types() {
+        let doc = document();
+        let list = &doc["paths"]["/v1/thwonks"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(list["$ref"], "#/components/schemas/ThwonkListView");
+        let schemas = &doc["components"]["schemas"];
+        for field in ["id", "address", "status", "active_version", "schedule"] {
+            assert!(
+                schemas["ThwonkView"]["properties"][field].is_object(),
+                "ThwonkView.{field}: {:#}",
+                schemas["ThwonkView"]
+            );
+        }
+        assert!(schemas["RunView"]["properties"]["cost"].is_object());
+        assert!(schemas["Error"]["properties"]["error"].is_object());
+        // Every reference resolves inside the document.
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas[name].is_object(), "dangling $ref {name}");
+        }
+    }
 }

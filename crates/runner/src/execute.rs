@@ -1,6 +1,5 @@
-//! One run, from its trigger (a stored message, a schedule tick, an HTTP request) to the
-//! transaction that
-//! commits it.
+//! One run, from its trigger (a stored message, a schedule tick, an HTTP request) to what the
+//! transaction commits: [`execute`] is the one path for all three.
 //!
 //! The sandbox returns buffered effects; here they become rows: sends are composed into
 //! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are, feed
@@ -9,7 +8,7 @@
 //! effects happen all together or not at all.
 
 use crate::RunnerError;
-use crate::vfs::StoreVfs;
+use thwonk_control::vfs::StoreVfs;
 use thwonk_core::ids::{new_id, new_token};
 use thwonk_core::run::{
     ErrorKind, RunError, RunOutcome, RunRequest, RunStatus, SandboxLimits, SendKind, ThwonkContext,
@@ -21,178 +20,138 @@ use thwonk_mail::{ComposeContext, InboundEnvelope};
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::{NewOutbox, RunCommit, RunRecord, Store, StoredMessage, Thwonk};
 
-/// Run the thwonk's active script on a stored message, in a sandbox worker of `pool`, and
-/// build what to commit. Does not touch the database except to read the script and files.
-pub async fn execute_message(
+/// What started a run, with what that trigger brings to it.
+#[derive(Debug, Clone, Copy)]
+pub enum RunTrigger<'a> {
+    /// A stored message: the script's `onMessage` (or a classic script) sees it as `msg`.
+    Message(&'a StoredMessage),
+    /// A schedule tick at `at_ms` of `schedule`: `onSchedule`.
+    Tick { schedule: &'a str, at_ms: i64 },
+    /// An HTTP invoke: `onRequest` with `body`, as run `run_id` (fixed by the caller).
+    Request {
+        run_id: &'a str,
+        body: &'a serde_json::Value,
+        queued_at_ms: i64,
+    },
+}
+
+impl RunTrigger<'_> {
+    /// The run record's `trigger`.
+    fn name(&self) -> &'static str {
+        match self {
+            RunTrigger::Message(_) => "message",
+            RunTrigger::Tick { .. } => "schedule",
+            RunTrigger::Request { .. } => "request",
+        }
+    }
+
+    /// `now()` in the script: the trigger's time, not the wall clock, so a retried run sees
+    /// the same clock.
+    fn now_ms(&self) -> i64 {
+        match self {
+            RunTrigger::Message(msg) => msg.received_at_ms,
+            RunTrigger::Tick { at_ms, .. } => *at_ms,
+            RunTrigger::Request { queued_at_ms, .. } => *queued_at_ms,
+        }
+    }
+}
+
+/// A run done, not yet committed.
+#[derive(Debug)]
+pub struct Executed {
+    pub commit: RunCommit,
+    /// `onRequest`'s return value, for a request run that succeeded.
+    pub value: Option<serde_json::Value>,
+}
+
+/// Run the thwonk's active script for `trigger` in a sandbox worker of `pool`, and build what
+/// to commit (a tick's commit is guarded on the tick, a request's on its run id). Does not
+/// touch the database except to read the script and files.
+pub async fn execute(
     store: &Store,
     pool: &WorkerPool,
     limits: &SandboxLimits,
     thwonk: &Thwonk,
-    msg: &StoredMessage,
-) -> Result<RunCommit, RunnerError> {
-    let run_id = new_id();
+    trigger: RunTrigger<'_>,
+) -> Result<Executed, RunnerError> {
+    let run_id = match trigger {
+        RunTrigger::Request { run_id, .. } => run_id.to_string(),
+        _ => new_id(),
+    };
     // The caller's `run` span declares the field; from here on every line names the run.
     tracing::Span::current().record("run", run_id.as_str());
     let started_at_ms = now_ms();
     let Some(script) = store.active_script(&thwonk.id).await? else {
         let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
-        return Ok(commit_for(
-            &run_id,
-            thwonk,
-            Some(msg),
-            None,
-            0,
-            started_at_ms,
-            outcome,
-            Vec::new(),
-        ));
+        return Ok(Executed {
+            commit: commit_for(
+                &run_id,
+                thwonk,
+                trigger,
+                0,
+                started_at_ms,
+                outcome,
+                Vec::new(),
+            ),
+            value: None,
+        });
     };
-    let to = msg
-        .rcpt_to
-        .first()
-        .cloned()
-        .unwrap_or_else(|| thwonk.address.to_string());
-    let view = thwonk_mail::parse_message(
-        &msg.raw,
-        &InboundEnvelope {
-            id: &msg.id,
-            mail_from: &msg.mail_from,
-            to: &to,
-            recipients: &msg.rcpt_to,
-            received_at_ms: msg.received_at_ms,
-        },
-    );
+    let (run_trigger, original) = match trigger {
+        RunTrigger::Message(msg) => {
+            let to = msg
+                .rcpt_to
+                .first()
+                .cloned()
+                .unwrap_or_else(|| thwonk.address.to_string());
+            let view = thwonk_mail::parse_message(
+                &msg.raw,
+                &InboundEnvelope {
+                    id: &msg.id,
+                    mail_from: &msg.mail_from,
+                    to: &to,
+                    recipients: &msg.rcpt_to,
+                    received_at_ms: msg.received_at_ms,
+                },
+            );
+            (Trigger::Message(view), Some(msg.raw.as_slice()))
+        }
+        RunTrigger::Tick { schedule, at_ms } => {
+            let at = chrono::DateTime::from_timestamp_millis(at_ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let schedule = schedule.to_string();
+            // No incoming message: a forward has nothing to forward (composing it fails the run).
+            (Trigger::Schedule { at, schedule }, None)
+        }
+        RunTrigger::Request { body, .. } => (Trigger::Request { body: body.clone() }, None),
+    };
     let request = RunRequest {
         run_id: run_id.clone(),
         thwonk: context(thwonk),
         script: script.source,
-        trigger: Trigger::Message(view),
-        // The trigger's time, not the wall clock: a retried run sees the same `now()`.
-        now_ms: msg.received_at_ms,
-        limits: limits.clone(),
-    };
-    let outcome = run_in_sandbox(store, pool, thwonk, request).await?;
-    let (outcome, outbox) = compose_sends(outcome, thwonk, Some(&msg.raw));
-    Ok(commit_for(
-        &run_id,
-        thwonk,
-        Some(msg),
-        None,
-        script.version,
-        started_at_ms,
-        outcome,
-        outbox,
-    ))
-}
-
-/// Run the thwonk's active script's `onSchedule` for the tick `at_ms` of `schedule`, and
-/// build what to commit (guarded on the tick not having committed before). `now()` in the
-/// script is the tick's time, so a retried tick sees the same clock.
-pub async fn execute_schedule(
-    store: &Store,
-    pool: &WorkerPool,
-    limits: &SandboxLimits,
-    thwonk: &Thwonk,
-    schedule: &str,
-    at_ms: i64,
-) -> Result<RunCommit, RunnerError> {
-    let run_id = new_id();
-    // The caller's `run` span declares the field; from here on every line names the run.
-    tracing::Span::current().record("run", run_id.as_str());
-    let started_at_ms = now_ms();
-    let Some(script) = store.active_script(&thwonk.id).await? else {
-        let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
-        return Ok(commit_for(
-            &run_id,
-            thwonk,
-            None,
-            Some(at_ms),
-            0,
-            started_at_ms,
-            outcome,
-            Vec::new(),
-        ));
-    };
-    let at = thwonk_core::time::rfc3339_millis(at_ms);
-    let request = RunRequest {
-        run_id: run_id.clone(),
-        thwonk: context(thwonk),
-        script: script.source,
-        trigger: Trigger::Schedule {
-            at,
-            schedule: schedule.to_string(),
-        },
-        now_ms: at_ms,
-        limits: limits.clone(),
-    };
-    let outcome = run_in_sandbox(store, pool, thwonk, request).await?;
-    // No incoming message: a forward has nothing to forward (composing it fails the run).
-    let (outcome, outbox) = compose_sends(outcome, thwonk, None);
-    Ok(commit_for(
-        &run_id,
-        thwonk,
-        None,
-        Some(at_ms),
-        script.version,
-        started_at_ms,
-        outcome,
-        outbox,
-    ))
-}
-
-/// Run the thwonk's active script's `onRequest` with `body` as run `run_id`, and build what
-/// to commit (guarded on the run id not having committed before) along with the handler's
-/// return value. `now()` in the script is the time the request was queued.
-pub async fn execute_request(
-    store: &Store,
-    pool: &WorkerPool,
-    limits: &SandboxLimits,
-    thwonk: &Thwonk,
-    run_id: &str,
-    body: &serde_json::Value,
-    queued_at_ms: i64,
-) -> Result<(RunCommit, Option<serde_json::Value>), RunnerError> {
-    let started_at_ms = now_ms();
-    let Some(script) = store.active_script(&thwonk.id).await? else {
-        let outcome = RunOutcome::failed(ErrorKind::NoHandler, "the thwonk has no active script");
-        let mut commit = commit_for(
-            run_id,
-            thwonk,
-            None,
-            None,
-            0,
-            started_at_ms,
-            outcome,
-            Vec::new(),
-        );
-        commit.run.trigger = TriggerKind::Request;
-        return Ok((commit, None));
-    };
-    let request = RunRequest {
-        run_id: run_id.to_string(),
-        thwonk: context(thwonk),
-        script: script.source,
-        trigger: Trigger::Request { body: body.clone() },
-        now_ms: queued_at_ms,
+        trigger: run_trigger,
+        now_ms: trigger.now_ms(),
         limits: limits.clone(),
     };
     let mut outcome = run_in_sandbox(store, pool, thwonk, request).await?;
-    let value = outcome.response.take();
-    // No incoming message: a forward has nothing to forward (composing it fails the run).
-    let (outcome, outbox) = compose_sends(outcome, thwonk, None);
+    let value = match trigger {
+        RunTrigger::Request { .. } => outcome.response.take(),
+        _ => None,
+    };
+    let (outcome, outbox) = compose_sends(outcome, thwonk, original);
     let value = if outcome.is_ok() { value } else { None };
-    let mut commit = commit_for(
-        run_id,
-        thwonk,
-        None,
-        None,
-        script.version,
-        started_at_ms,
-        outcome,
-        outbox,
-    );
-    commit.run.trigger = TriggerKind::Request;
-    Ok((commit, value))
+    Ok(Executed {
+        commit: commit_for(
+            &run_id,
+            thwonk,
+            trigger,
+            script.version,
+            started_at_ms,
+            outcome,
+            outbox,
+        ),
+        value,
+    })
 }
 
 /// Who the script runs as.
@@ -267,13 +226,10 @@ fn compose_sends(
     (outcome, outbox)
 }
 
-// One parameter per part of the run record; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
 fn commit_for(
     run_id: &str,
     thwonk: &Thwonk,
-    msg: Option<&StoredMessage>,
-    schedule_tick_ms: Option<i64>,
+    trigger: RunTrigger<'_>,
     script_version: i64,
     started_at_ms: i64,
     outcome: RunOutcome,
@@ -284,16 +240,17 @@ fn commit_for(
         None => (None, None, None),
     };
     let ok = outcome.is_ok();
+    let (message_id, schedule_tick_ms) = match trigger {
+        RunTrigger::Message(msg) => (Some(msg.id.clone()), None),
+        RunTrigger::Tick { at_ms, .. } => (None, Some(at_ms)),
+        RunTrigger::Request { .. } => (None, None),
+    };
     RunCommit {
         run: RunRecord {
             id: run_id.to_string(),
             thwonk_id: thwonk.id.clone(),
-            message_id: msg.map(|m| m.id.clone()),
-            trigger: if schedule_tick_ms.is_some() {
-                TriggerKind::Schedule
-            } else {
-                TriggerKind::Message
-            },
+            message_id,
+            trigger: trigger.name().into(),
             script_version,
             status: outcome.status,
             error_kind,
@@ -313,7 +270,7 @@ fn commit_for(
         },
         outbox: if ok { outbox } else { Vec::new() },
         feed_ops: if ok {
-            crate::feeds::thoonk_feed_ops(thwonk, &outcome.effects.feed_ops)
+            thwonk_control::feeds::thoonk_feed_ops(thwonk, &outcome.effects.feed_ops)
         } else {
             Vec::new()
         },

@@ -1,35 +1,39 @@
-//! The runner: claims `inbound` jobs, runs the thwonk's rule script in the sandbox, and commits
-//! the result in one SQL transaction, then queues the outgoing mail for egress.
+//! The runner: the job loop that claims `inbound` jobs, runs the thwonk's rule script in the
+//! sandbox, and commits the result in one SQL transaction, then queues the outgoing mail for
+//! egress. The use cases it shares with the API and the CLI (job payloads, feeds, metrics,
+//! schedule registration) are in `thwonk-control`.
 //!
-//! - [`runner`]: the job loop, and per-thwonk ordering through the store's lease.
-//! - [`execute`]: one run, start to commit: message → `msg`, sandbox worker, compose sends,
-//!   commit.
-//! - [`vfs`]: file reads during a run, served from the store.
+//! Modules, from the loop down (each uses only those below it):
+//! - [`runner`]: the job loop (`runner.concurrency` tasks), the scheduler and the feed retry
+//!   pass beside it; [`Runner::run_role`] adds the reconciler for a daemon.
+//! - `handle`: one job, decoded once as a message, a schedule tick or a request, and handled
+//!   by its kind.
+//! - `drain`: a thwonk's queued mail, oldest first, up to a given message or instant.
+//! - `lease`: `with_lease`, the thwonk's run lease around a piece of work.
+//! - [`execute`]: one run for any trigger: message → `msg`, sandbox worker, compose sends.
+//! - `commit`: `commit_and_dispatch`, the one tail of every run: commit → metrics → log →
+//!   queue outbox → apply feeds.
+//! - [`scheduler`]: fires due schedule ticks as `inbound` jobs.
+//! - [`feeds`]: the retry pass for feed operations left pending while Redis was away.
 //! - [`reconcile`]: re-queues queued messages and outbox rows whose Redis job was lost.
-//! - [`feeds`]: a run's feed operations onto the thwonk's Thoonk feeds (`ADDRESS/NAME`),
-//!   applied after the commit in order, retried while Redis is away.
-//! - [`schedule`]: schedules: registration from SQL, firing each tick once, running
-//!   `onSchedule` under the lease.
-//! - [`invoke`]: HTTP invoke: a request job runs `onRequest` under the lease, committed once,
-//!   its outcome sent back to the waiting caller over Redis.
-//! - [`metrics`]: counting committed runs; the scrape with the queue depths from Redis.
-//! - [`dry_run`]: `thwonk test`: one run with no daemon, no Redis and no database.
 //!
 //! Ordering: a job names a message, but the runner always processes the *oldest* queued
 //! message of that thwonk while holding the thwonk's lease, so runs of one thwonk happen one
 //! at a time in arrival order across every runner process; different thwonks run in parallel.
 //!
-//! Not for: SMTP in either direction, or the sandbox's internals.
+//! Not for: SMTP in either direction, the sandbox's internals, or anything the API or the CLI
+//! calls (that is `thwonk-control`).
 
-pub mod dry_run;
+mod commit;
+mod drain;
 pub mod execute;
 pub mod feeds;
-pub mod invoke;
-pub mod metrics;
+mod handle;
+mod lease;
 pub mod reconcile;
 pub mod runner;
-pub mod schedule;
-pub mod vfs;
+pub mod scheduler;
+mod state;
 
 pub use runner::Runner;
 
@@ -40,8 +44,10 @@ pub enum RunnerError {
     Store(#[from] thwonk_store::StoreError),
     #[error(transparent)]
     Queue(#[from] thwonk_thoonk::ThoonkError),
-    #[error("bad job payload {payload:?}: {reason}")]
-    BadJob { payload: String, reason: String },
+    #[error(transparent)]
+    Control(#[from] thwonk_control::ControlError),
+    #[error(transparent)]
+    BadJob(#[from] thwonk_control::jobs::BadJob),
     #[error("the sandbox failed: {0}")]
     Sandbox(String),
     #[error("the run could not be served: {0}")]

@@ -2,7 +2,7 @@
 //! Server-Sent Events a browser's `EventSource` can follow.
 //!
 //! `{name}` is what the script passes to `thwonk.feed(name)`; the Thoonk feed is
-//! `ADDRESS/NAME` (`thwonk_runner::feeds::thoonk_feed_name`), and its events arrive on Redis
+//! `ADDRESS/NAME` (`thwonk_control::feeds::thoonk_feed_name`), and its events arrive on Redis
 //! pub/sub (`event.feed.publish:ADDRESS/NAME`, ...; the channel names live in `thwonk-thoonk`).
 //!
 //! Each SSE event is named after the change (`publish`, `edit`, `retract`, `position`), has
@@ -19,9 +19,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
+use thwonk_control::feeds::thoonk_feed_name;
+use thwonk_control::views::FeedItemsView;
 use thwonk_thoonk::{Feed, Redis, Subscription};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -62,9 +64,9 @@ pub async fn items(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath((addr, name)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FeedItemsView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
-    let feed = thwonk_runner::feeds::thoonk_feed_name(&t, feed_name(&name)?);
+    let feed = thoonk_feed_name(&t, feed_name(&name)?);
     let mut items = Feed::new(&state.redis, &feed)
         .all()
         .await
@@ -72,7 +74,7 @@ pub async fn items(
     let max = usize::try_from(state.config.http.max_feed_items).unwrap_or(usize::MAX);
     let skip = items.len().saturating_sub(max);
     items.drain(..skip);
-    Ok(Json(json!({"feed": name, "items": items})))
+    Ok(Json(FeedItemsView { feed: name, items }))
 }
 
 pub async fn events(
@@ -88,7 +90,7 @@ pub async fn events(
     ApiError,
 > {
     let t = visible_thwonk(&state, &caller, &addr).await?;
-    let feed = thwonk_runner::feeds::thoonk_feed_name(&t, feed_name(&name)?);
+    let feed = thoonk_feed_name(&t, feed_name(&name)?);
     let last_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use thwonk_control::views::{FileListView, FileWrittenView};
 use thwonk_core::vfs::{normalize_path, normalize_prefix};
 
 use super::visible_thwonk;
@@ -37,12 +37,12 @@ pub async fn list(
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListFiles>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileListView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let prefix = normalize_prefix(q.prefix.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request("bad_path", e.to_string()))?;
     let files = state.store.list_files(&t.id, &prefix).await?;
-    Ok(Json(json!({ "files": files })))
+    Ok(Json(FileListView { files }))
 }
 
 pub async fn get(
@@ -66,7 +66,7 @@ pub async fn put(
     caller: Caller,
     ApiPath((addr, path)): ApiPath<(String, String)>,
     Body(body): Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileWrittenView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let path = file_path(&path)?;
     let max = state.config.limits.file_max_bytes;
@@ -80,7 +80,10 @@ pub async fn put(
         .store
         .put_file(&t.id, &path, &body, thwonk_core::time::now_ms())
         .await?;
-    Ok(Json(json!({"path": path, "size": body.len()})))
+    Ok(Json(FileWrittenView {
+        path,
+        size: body.len() as u64,
+    }))
 }
 
 pub async fn delete(

@@ -42,6 +42,6 @@ pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::Into
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        thwonk_runner::metrics::render_all(&state.redis).await,
+        thwonk_control::metrics::render_all(&state.redis).await,
     )
 }

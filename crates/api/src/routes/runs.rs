@@ -3,8 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use thwonk_store::RunRecord;
+use thwonk_control::views::{RunListView, RunView};
 
 use super::visible_thwonk;
 use crate::ApiState;
@@ -14,24 +13,6 @@ use crate::extract::{ApiPath, ApiQuery};
 
 /// Most runs one listing returns.
 pub const MAX_RUNS_PER_PAGE: i64 = 200;
-
-pub fn view(r: &RunRecord) -> Value {
-    json!({
-        "id": r.id,
-        "message_id": r.message_id,
-        "trigger": r.trigger,
-        "script_version": r.script_version,
-        "status": r.status,
-        "error": r.error_kind.as_ref().map(|kind| json!({
-            "kind": kind, "message": r.error_message, "stack": r.error_stack,
-        })),
-        "logs": r.logs,
-        "logs_truncated": r.logs_truncated,
-        "cost": {"instructions": r.instructions, "wall_ms": r.wall_ms},
-        "started_at_ms": r.started_at_ms,
-        "finished_at_ms": r.finished_at_ms,
-    })
-}
 
 #[derive(Deserialize)]
 pub struct ListRuns {
@@ -43,20 +24,20 @@ pub async fn list(
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListRuns>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunListView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let limit = q.limit.unwrap_or(20).clamp(1, MAX_RUNS_PER_PAGE);
     let runs = state.store.list_runs(&t.id, limit).await?;
-    Ok(Json(
-        json!({"runs": runs.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(RunListView {
+        runs: runs.iter().map(RunView::from).collect(),
+    }))
 }
 
 pub async fn show(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath((addr, run_id)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let run = state
         .store
@@ -64,5 +45,5 @@ pub async fn show(
         .await?
         .filter(|r| r.thwonk_id == t.id)
         .ok_or_else(|| ApiError::not_found(format!("no run {run_id} of {addr}")))?;
-    Ok(Json(view(&run)))
+    Ok(Json(RunView::from(&run)))
 }

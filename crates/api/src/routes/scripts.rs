@@ -1,31 +1,22 @@
-//! A thwonk's script: deploy (`PUT .../script`, the same checks as `thwonk deploy`), the
-//! active source, versions, rollback, and the dry run (`POST .../test`, no side effects).
+//! A thwonk's script: deploy (`PUT .../script`, the same use case as `thwonk deploy`:
+//! `thwonk_control::deploy`), the active source, versions, rollback, and the dry run
+//! (`POST .../test`, no side effects: `thwonk_control::dry_run`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use thwonk_store::ScriptVersion;
+use thwonk_control::deploy::{
+    DeployError, check_script, register_schedule, schedule_not_registered, write_version,
+};
+use thwonk_control::dry_run::{DryRun, dry_run_with_vfs};
+use thwonk_control::views::{DeployView, DryRunView, ThwonkView, VersionListView, VersionView};
 
 use super::{address, blocking, may_see, visible_thwonk};
 use crate::ApiState;
 use crate::auth::Caller;
-use crate::deploy::{DeployError, check_script};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Body, JsonBody};
-
-fn version_view(v: &ScriptVersion, with_source: bool) -> Value {
-    let mut out = json!({
-        "version": v.version,
-        "schedule": v.schedule,
-        "created_at_ms": v.created_at_ms,
-    });
-    if with_source {
-        out["source"] = v.source.clone().into();
-    }
-    out
-}
 
 fn refused(e: DeployError) -> ApiError {
     match e {
@@ -65,7 +56,7 @@ pub async fn deploy(
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
     Body(body): Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DeployView>), ApiError> {
     let address = address(&addr)?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("bad_body", "the script is not UTF-8 text"))?;
@@ -94,39 +85,20 @@ pub async fn deploy(
             return Err(ApiError::not_found(format!("no thwonk at {address}")));
         }
     }
-    let deployed = state
-        .store
-        .deploy_script(&address, &source, info.schedule.as_deref())
-        .await?;
-    let mut warnings = Vec::new();
-    if !state.config.accepts_domain(address.domain()) {
-        warnings.push(format!(
-            "{} is not in smtp.domains; the ingress refuses mail for it",
-            address.domain()
-        ));
-    }
-    if let Err(e) = crate::deploy::register_schedule(&state.redis, &deployed.thwonk).await {
-        warnings.push(format!(
-            "schedule not registered now ({e}); runners register it within schedules.sync_interval_ms"
-        ));
+    let mut deployment =
+        write_version(&state.store, &state.config, &address, &source, info).await?;
+    if let Err(e) = register_schedule(&state.redis, &deployment.deployed.thwonk).await {
+        deployment.warnings.push(schedule_not_registered(e));
     }
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        Json(json!({
-            "thwonk": super::thwonks::view(&deployed.thwonk),
-            "version": deployed.version,
-            "created": created,
-            "kind": info.kind,
-            "handlers": info.handlers,
-            "schedule": info.schedule,
-            "warnings": warnings,
-        })),
-    ))
+    let mut view = deployment.view();
+    // This request created the thwonk above, before its version: the store saw it existing.
+    view.created = created;
+    Ok((status, Json(view)))
 }
 
 /// The active version, with its source.
@@ -134,14 +106,14 @@ pub async fn active(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let v = state
         .store
         .active_script(&t.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{addr} has no script yet")))?;
-    Ok(Json(version_view(&v, true)))
+    Ok(Json(VersionView::of(&v, true)))
 }
 
 /// Every version, newest first (without sources; `GET .../versions/{n}` has one).
@@ -149,27 +121,27 @@ pub async fn versions(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionListView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let versions = state.store.list_script_versions(&t.id).await?;
-    Ok(Json(json!({
-        "active_version": t.active_version,
-        "versions": versions.iter().map(|v| version_view(v, false)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(VersionListView {
+        active_version: t.active_version,
+        versions: versions.iter().map(|v| VersionView::of(v, false)).collect(),
+    }))
 }
 
 pub async fn version(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath((addr, version)): ApiPath<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let v = state
         .store
         .script_version(&t.id, version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{addr} has no version {version}")))?;
-    Ok(Json(version_view(&v, true)))
+    Ok(Json(VersionView::of(&v, true)))
 }
 
 #[derive(Deserialize)]
@@ -184,13 +156,13 @@ pub async fn rollback(
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
     JsonBody(body): JsonBody<Rollback>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ThwonkView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let t = state.store.activate_version(&t.id, body.version).await?;
-    if let Err(e) = crate::deploy::register_schedule(&state.redis, &t).await {
+    if let Err(e) = register_schedule(&state.redis, &t).await {
         tracing::warn!(error = %e, thwonk = %t.address, "cannot update the schedule; runners do at their next sync");
     }
-    Ok(Json(super::thwonks::view(&t)))
+    Ok(Json(ThwonkView::from(&t)))
 }
 
 #[derive(Deserialize)]
@@ -213,7 +185,7 @@ pub async fn dry_run(
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
     JsonBody(req): JsonBody<DryRunRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DryRunView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let source = match req.script {
         Some(source) => checked(&state, source).await?.0,
@@ -231,11 +203,11 @@ pub async fn dry_run(
         }
     };
     // Created here, on a runtime thread: it enters the store through this runtime's handle.
-    let mut vfs = thwonk_runner::vfs::StoreVfs::new(state.store.clone(), t.id.clone());
+    let mut vfs = thwonk_control::vfs::StoreVfs::new(state.store.clone(), t.id.clone());
     let (pool, limits) = (state.pool.clone(), state.config.limits.clone());
     let outcome = blocking(move || {
-        thwonk_runner::dry_run::dry_run_with_vfs(
-            &thwonk_runner::dry_run::DryRun {
+        dry_run_with_vfs(
+            &DryRun {
                 script: &source,
                 raw_message: req.message.as_bytes(),
                 address: &t.address,
@@ -248,15 +220,5 @@ pub async fn dry_run(
         )
     })
     .await?;
-    Ok(Json(json!({
-        "status": outcome.status,
-        "error": outcome.error,
-        "sends": outcome.effects.sends,
-        "writes": outcome.effects.writes,
-        "feed_ops": outcome.effects.feed_ops,
-        "logs": outcome.logs,
-        "logs_truncated": outcome.logs_truncated,
-        "cost": outcome.cost,
-        "response": outcome.response,
-    })))
+    Ok(Json(DryRunView::from(outcome)))
 }

@@ -4,9 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use thwonk_core::status::ThwonkStatus;
-use thwonk_store::Thwonk;
+use thwonk_control::deploy::{drop_schedule, register_schedule};
+use thwonk_control::views::{ThwonkDetailView, ThwonkListView, ThwonkView};
 
 use super::{address, visible_thwonk};
 use crate::ApiState;
@@ -14,26 +13,17 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, JsonBody};
 
-/// A thwonk as the API shows it.
-pub fn view(t: &Thwonk) -> Value {
-    json!({
-        "id": t.id,
-        "address": t.address.as_str(),
-        "status": t.status,
-        "active_version": t.active_version,
-        "schedule": t.schedule,
-        "created_at_ms": t.created_at_ms,
-    })
-}
-
-pub async fn list(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<ThwonkListView>, ApiError> {
     let thwonks = match &caller {
         Caller::Admin => state.store.list_thwonks().await?,
         Caller::Owner { user_id } => state.store.list_thwonks_owned_by(user_id).await?,
     };
-    Ok(Json(json!({
-        "thwonks": thwonks.iter().map(view).collect::<Vec<_>>()
-    })))
+    Ok(Json(ThwonkListView {
+        thwonks: thwonks.iter().map(ThwonkView::from).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -49,7 +39,7 @@ pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(body): JsonBody<NewThwonk>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ThwonkView>), ApiError> {
     let address = address(&body.address)?;
     let owner_id = match (&caller, &body.owner) {
         (Caller::Admin, Some(name)) => Some(
@@ -80,18 +70,19 @@ pub async fn create(
         .thwonk_by_address(&address)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no thwonk at {address}")))?;
-    Ok((StatusCode::CREATED, Json(view(&t))))
+    Ok((StatusCode::CREATED, Json(ThwonkView::from(&t))))
 }
 
 pub async fn show(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ThwonkDetailView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
-    let mut v = view(&t);
-    v["owner_id"] = state.store.thwonk_owner(&t.id).await?.into();
-    Ok(Json(v))
+    Ok(Json(ThwonkDetailView {
+        thwonk: ThwonkView::from(&t),
+        owner_id: state.store.thwonk_owner(&t.id).await?,
+    }))
 }
 
 pub async fn delete(
@@ -101,7 +92,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     // Its schedule goes first, so no tick fires for a thwonk that is gone.
-    if let Err(e) = thwonk_runner::schedule::register(&state.redis, &t.id, None).await {
+    if let Err(e) = drop_schedule(&state.redis, &t).await {
         tracing::warn!(error = %e, thwonk = %t.address, "cannot drop the schedule; runners drop it at their next sync");
     }
     state.store.delete_thwonk(&t.id).await?;
@@ -112,24 +103,24 @@ pub async fn disable(
     state: State<ApiState>,
     caller: Caller,
     path: ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    set_status(state, caller, path, ThwonkStatus::Disabled).await
+) -> Result<Json<ThwonkView>, ApiError> {
+    set_status(state, caller, path, "disabled").await
 }
 
 pub async fn enable(
     state: State<ApiState>,
     caller: Caller,
     path: ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    set_status(state, caller, path, ThwonkStatus::Active).await
+) -> Result<Json<ThwonkView>, ApiError> {
+    set_status(state, caller, path, "active").await
 }
 
 async fn set_status(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-    status: ThwonkStatus,
-) -> Result<Json<Value>, ApiError> {
+    status: &str,
+) -> Result<Json<ThwonkView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     state.store.set_thwonk_status(&t.id, status).await?;
     let t = state
@@ -137,8 +128,8 @@ async fn set_status(
         .thwonk(&t.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no thwonk at {addr}")))?;
-    if let Err(e) = crate::deploy::register_schedule(&state.redis, &t).await {
+    if let Err(e) = register_schedule(&state.redis, &t).await {
         tracing::warn!(error = %e, thwonk = %t.address, "cannot update the schedule; runners do at their next sync");
     }
-    Ok(Json(view(&t)))
+    Ok(Json(ThwonkView::from(&t)))
 }

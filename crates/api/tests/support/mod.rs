@@ -186,7 +186,7 @@ pub async fn publish_by_run(
         schedule_tick_ms: None,
     };
     store.commit_run(&commit).await.unwrap();
-    thwonk_runner::feeds::apply_pending(store, redis, thwonk_id)
+    thwonk_control::feeds::apply_pending(store, redis, thwonk_id)
         .await
         .unwrap();
     run_id

@@ -1,6 +1,7 @@
-//! The runner's side of the metrics: a committed run counted and measured, and the scrape
-//! that adds the job queues' depths, read from Redis at that moment, to every counter of
-//! the process (`thwonk_core::metrics`).
+//! Thwonk's own metrics on top of `thwonk_core::metrics`: a committed run counted and
+//! measured (the runner calls [`record_run`]), and the scrape ([`render_all`], served by the
+//! API's `/metrics` and by single roles) that adds the job queues' depths, read from Redis at
+//! that moment, to every counter of the process.
 
 use thwonk_core::metrics::{self, render_gauge};
 use thwonk_store::RunRecord;

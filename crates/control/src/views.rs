@@ -1,0 +1,291 @@
+//! What the HTTP API answers, one type per resource: the routes serialise these, the OpenAPI
+//! document names them, and the CLI's remote path reads them back, so the three cannot drift.
+//! The CLI's direct path (no daemon) builds the same views from the store, and each command
+//! prints one view type with one function.
+//!
+//! Field names are the API's JSON: changing one is an API change.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use thwonk_core::run::{Cost, FeedOp, FileInfo, LogLine, RunError, RunOutcome, RunStatus};
+use thwonk_core::run::{SendRequest, VfsOp};
+use thwonk_sandbox::ScriptKind;
+use thwonk_store::{RunRecord, ScriptVersion, Thwonk};
+
+pub use crate::invoke::InvokeOutcome as InvokeView;
+
+/// A thwonk (`GET /v1/thwonks` lists these; enable, disable and rollback answer one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ThwonkView {
+    pub id: String,
+    pub address: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub active_version: Option<i64>,
+    /// The active version's cron schedule, if it has one.
+    pub schedule: Option<String>,
+    pub created_at_ms: i64,
+}
+
+impl From<&Thwonk> for ThwonkView {
+    fn from(t: &Thwonk) -> Self {
+        ThwonkView {
+            id: t.id.clone(),
+            address: t.address.to_string(),
+            status: t.status.clone(),
+            active_version: t.active_version,
+            schedule: t.schedule.clone(),
+            created_at_ms: t.created_at_ms,
+        }
+    }
+}
+
+/// `GET /v1/thwonks/{address}`: a thwonk with its owner (`null`: admin-owned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ThwonkDetailView {
+    #[serde(flatten)]
+    pub thwonk: ThwonkView,
+    pub owner_id: Option<String>,
+}
+
+/// `GET /v1/thwonks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ThwonkListView {
+    pub thwonks: Vec<ThwonkView>,
+}
+
+/// A script version; `source` only where one version is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionView {
+    pub version: i64,
+    pub schedule: Option<String>,
+    pub created_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl VersionView {
+    pub fn of(v: &ScriptVersion, with_source: bool) -> Self {
+        VersionView {
+            version: v.version,
+            schedule: v.schedule.clone(),
+            created_at_ms: v.created_at_ms,
+            source: with_source.then(|| v.source.clone()),
+        }
+    }
+}
+
+/// `GET .../versions`: every version, newest first, without sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionListView {
+    pub active_version: Option<i64>,
+    pub versions: Vec<VersionView>,
+}
+
+/// `PUT .../script`: what a deploy did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeployView {
+    pub thwonk: ThwonkView,
+    pub version: i64,
+    /// True when the deploy created the thwonk.
+    pub created: bool,
+    /// `Module` or `Classic`.
+    #[schemars(with = "String")]
+    pub kind: ScriptKind,
+    pub handlers: Vec<String>,
+    pub schedule: Option<String>,
+    /// Things the deployer should know: the domain is not accepted, the schedule is not
+    /// registered yet (see [`crate::deploy::schedule_not_registered`]).
+    pub warnings: Vec<String>,
+}
+
+impl DeployView {
+    /// The schedule is registered on Redis now: the thwonk is active with a schedule and no
+    /// warning says its registration failed.
+    pub fn schedule_registered(&self) -> Option<&str> {
+        let failed = self
+            .warnings
+            .iter()
+            .any(|w| w.starts_with(crate::deploy::SCHEDULE_NOT_REGISTERED));
+        self.thwonk
+            .schedule
+            .as_deref()
+            .filter(|_| self.thwonk.status == "active" && !failed)
+    }
+}
+
+/// A run's error as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunErrorView {
+    pub kind: String,
+    pub message: Option<String>,
+    pub stack: Option<String>,
+}
+
+/// What a run cost, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunCostView {
+    pub instructions: i64,
+    pub wall_ms: i64,
+}
+
+/// One run: `GET .../runs/{run_id}`, and each of `GET .../runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunView {
+    pub id: String,
+    pub message_id: Option<String>,
+    /// `message`, `schedule` or `request`.
+    pub trigger: String,
+    pub script_version: i64,
+    /// `ok` or `error`.
+    pub status: String,
+    pub error: Option<RunErrorView>,
+    /// `{level, message}` each.
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub logs: Vec<LogLine>,
+    pub logs_truncated: bool,
+    pub cost: RunCostView,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+}
+
+impl From<&RunRecord> for RunView {
+    fn from(r: &RunRecord) -> Self {
+        RunView {
+            id: r.id.clone(),
+            message_id: r.message_id.clone(),
+            trigger: r.trigger.clone(),
+            script_version: r.script_version,
+            status: r.status.clone(),
+            error: r.error_kind.as_ref().map(|kind| RunErrorView {
+                kind: kind.clone(),
+                message: r.error_message.clone(),
+                stack: r.error_stack.clone(),
+            }),
+            logs: r.logs.clone(),
+            logs_truncated: r.logs_truncated,
+            cost: RunCostView {
+                instructions: r.instructions,
+                wall_ms: r.wall_ms,
+            },
+            started_at_ms: r.started_at_ms,
+            finished_at_ms: r.finished_at_ms,
+        }
+    }
+}
+
+/// `GET .../runs`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunListView {
+    pub runs: Vec<RunView>,
+}
+
+/// `GET .../files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileListView {
+    /// `{path, size, updated_at_ms}` each.
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub files: Vec<FileInfo>,
+}
+
+/// `PUT .../files/{path}`: the file stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileWrittenView {
+    pub path: String,
+    pub size: u64,
+}
+
+/// `GET .../feeds/{name}`: the newest items, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FeedItemsView {
+    pub feed: String,
+    /// `{id, item}` each.
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub items: Vec<thwonk_thoonk::FeedItem>,
+}
+
+/// A dry run's result (`POST .../test` and `thwonk test`): what the run would commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DryRunView {
+    /// `ok` or `error`.
+    #[schemars(with = "String")]
+    pub status: RunStatus,
+    /// `{kind, message, stack?}`.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub error: Option<RunError>,
+    /// What the run would send (as the script asked).
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub sends: Vec<SendRequest>,
+    /// The file writes it would commit.
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub writes: Vec<VfsOp>,
+    /// The feed operations it would apply.
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub feed_ops: Vec<FeedOp>,
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub logs: Vec<LogLine>,
+    pub logs_truncated: bool,
+    /// `{instructions, wall_ms}`.
+    #[schemars(with = "serde_json::Value")]
+    pub cost: Cost,
+    /// `onRequest`'s value (dry runs of mail have none).
+    pub response: Option<serde_json::Value>,
+}
+
+impl From<RunOutcome> for DryRunView {
+    fn from(o: RunOutcome) -> Self {
+        DryRunView {
+            status: o.status,
+            error: o.error,
+            sends: o.effects.sends,
+            writes: o.effects.writes,
+            feed_ops: o.effects.feed_ops,
+            logs: o.logs,
+            logs_truncated: o.logs_truncated,
+            cost: o.cost,
+            response: o.response,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thwonk_shows_with_its_owner_in_one_flat_object() {
+        let v = ThwonkDetailView {
+            thwonk: ThwonkView {
+                id: "t1".into(),
+                address: "list@example.org".into(),
+                status: "active".into(),
+                active_version: Some(2),
+                schedule: None,
+                created_at_ms: 5,
+            },
+            owner_id: None,
+        };
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "t1", "address": "list@example.org", "status": "active",
+                "active_version": 2, "schedule": null, "created_at_ms": 5, "owner_id": null,
+            })
+        );
+        assert_eq!(serde_json::from_value::<ThwonkDetailView>(json).unwrap(), v);
+    }
+
+    #[test]
+    fn a_listed_version_has_no_source_field() {
+        let mut v = VersionView {
+            version: 1,
+            schedule: None,
+            created_at_ms: 0,
+            source: None,
+        };
+        assert!(serde_json::to_value(&v).unwrap().get("source").is_none());
+        v.source = Some("x".into());
+        assert_eq!(serde_json::to_value(&v).unwrap()["source"], "x");
+    }
+}

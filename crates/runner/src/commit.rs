@@ -1,0 +1,83 @@
+//! After a run: commit it, count it, log it, queue its outgoing mail, apply its feed
+//! operations. The one tail that every trigger's run goes through.
+
+use crate::RunnerError;
+use crate::state::RunnerState;
+use std::time::Duration;
+use thwonk_core::run::ErrorKind;
+use thwonk_store::{CommitResult, RunCommit};
+use thwonk_thoonk::JobQueue;
+use tracing::{Span, info, warn};
+
+/// Attempts to queue a committed outbox row before leaving it to the reconciler.
+const OUTBOUND_PUBLISH_ATTEMPTS: u32 = 5;
+
+/// How a run's two endings read in the log.
+pub(crate) struct LogLines {
+    pub committed: &'static str,
+    pub dropped: &'static str,
+}
+
+/// Commit `commit` in one transaction; once committed, count it, log it in `span`, queue its
+/// outbox rows for egress and apply its feed operations (both after the commit: a failure
+/// there delays them, never loses them). A run that Thwonk itself failed (the store went
+/// away mid-run, say) commits nothing, so its trigger is not used up: that is an error, and
+/// the job is retried.
+pub(crate) async fn commit_and_dispatch(
+    st: &RunnerState,
+    outbound: &JobQueue,
+    span: &Span,
+    commit: &RunCommit,
+    lines: LogLines,
+) -> Result<CommitResult, RunnerError> {
+    if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
+        return Err(RunnerError::Internal(
+            commit.run.error_message.clone().unwrap_or_default(),
+        ));
+    }
+    let committed = st.store.commit_run(commit).await;
+    if committed.is_err() {
+        thwonk_core::metrics::RUN_COMMIT_FAILURES.inc(&[]);
+    }
+    let result = committed?;
+    match result {
+        CommitResult::Committed => {
+            thwonk_control::metrics::record_run(&commit.run);
+            span.in_scope(|| {
+                info!(
+                    run = %commit.run.id,
+                    status = %commit.run.status,
+                    error = commit.run.error_message.as_deref().unwrap_or(""),
+                    sends = commit.outbox.len(),
+                    instructions = commit.run.instructions,
+                    "{}",
+                    lines.committed
+                )
+            });
+            for row in &commit.outbox {
+                queue_outbound(outbound, &row.id).await;
+            }
+            thwonk_control::feeds::apply_after_commit(&st.store, &st.redis, &commit.run.thwonk_id)
+                .await;
+        }
+        CommitResult::AlreadyProcessed => {
+            span.in_scope(|| info!(run = %commit.run.id, "{}", lines.dropped));
+        }
+    }
+    Ok(result)
+}
+
+/// Queue an outbox row for delivery. The row is already committed, so a failure here delays
+/// the mail but does not lose it: the reconciler re-queues rows whose job is missing.
+async fn queue_outbound(outbound: &JobQueue, outbox_id: &str) {
+    let payload = thwonk_thoonk::outbound_payload(outbox_id);
+    for attempt in 1..=OUTBOUND_PUBLISH_ATTEMPTS {
+        match outbound.publish(outbox_id, &payload).await {
+            Ok(_) => return,
+            Err(e) => {
+                warn!(outbox = %outbox_id, attempt, error = %e, "cannot queue outgoing mail");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! What every part of the job loop reaches: the store, Redis, the configuration and the
+//! sandbox workers, and a task's two queues.
+
+use std::sync::Arc;
+use thwonk_core::Config;
+use thwonk_sandbox::WorkerPool;
+use thwonk_store::Store;
+use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, Redis};
+
+/// A runner process's shared state (cheap to clone).
+#[derive(Clone)]
+pub(crate) struct RunnerState {
+    pub store: Store,
+    pub redis: Redis,
+    pub config: Arc<Config>,
+    /// One sandbox worker per task: scripts run there, never in this process.
+    pub pool: WorkerPool,
+}
+
+/// One task's queues: it takes `inbound` jobs and queues `outbound` ones.
+pub(crate) struct Queues {
+    pub inbound: JobQueue,
+    pub outbound: JobQueue,
+}
+
+impl Queues {
+    pub fn new(redis: &Redis) -> Queues {
+        Queues {
+            inbound: JobQueue::new(redis, INBOUND),
+            outbound: JobQueue::new(redis, OUTBOUND),
+        }
+    }
+}
