@@ -7,6 +7,11 @@
 //!   reconnects; dedicated connections for blocking commands).
 //! - [`keys`]: the one place that knows the key layout.
 //! - [`jobs`]: the job queue (publish, take-and-claim, finish, cancel, retry later).
+//! - [`job_admin`]: the queue's dead-letter side: failures, stalled jobs, retry and drop.
+//! - [`reaper`]: jobs outlive their consumers: overdue claims go back, or become dead letters.
+//! - [`feed`], [`sorted_feed`], [`queue`]: the feeds scripts publish to, and plain FIFO queues.
+//! - [`recurring`]: recurring tasks that drive schedules, fired once per tick across runners.
+//! - [`events`]: following a model's changes over pub/sub, decoded.
 //! - [`server`]: the private redis-server child of the embedded default (and of tests).
 //!
 //! Not for: durable state. Everything here can be rebuilt from SQL.
