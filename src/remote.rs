@@ -11,7 +11,6 @@ use thwonk_control::views::{
     DeployView, FileListView, FileWrittenView, RunListView, ThwonkListView,
 };
 use thwonk_core::Config;
-use thwonk_core::status::ThwonkStatus;
 
 /// A client when a daemon answers on the admin socket.
 pub async fn client(config: &Config) -> Option<AdminClient> {

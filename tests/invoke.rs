@@ -8,6 +8,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 use thwonk_control::invoke::{InvokeError, RequestJob, invoke};
+use thwonk_core::run::RunStatus;
+use thwonk_core::status::{MessageStatus, ThwonkStatus, TriggerKind};
 use thwonk_core::{Address, Config};
 use thwonk_store::{NewMessage, Store, Thwonk};
 use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, PrivateRedis, Redis};

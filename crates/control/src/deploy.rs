@@ -11,6 +11,7 @@
 use crate::ControlError;
 use crate::views::{DeployView, ThwonkView};
 use thwonk_core::run::SandboxLimits;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_core::{Address, Config};
 use thwonk_sandbox::{ScriptInfo, WorkerPool};
 use thwonk_store::{Deployed, Store, StoreError, Thwonk};
@@ -120,7 +121,7 @@ pub fn live_schedule(thwonk: &Thwonk) -> Option<&str> {
     thwonk
         .schedule
         .as_deref()
-        .filter(|_| thwonk.status == "active")
+        .filter(|_| thwonk.status == ThwonkStatus::Active)
 }
 
 /// Register (or drop) the thwonk's schedule on Redis now. On failure runners still pick it

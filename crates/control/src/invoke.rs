@@ -41,6 +41,7 @@ use tracing::{info, warn};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvokeOutcome {
     pub run_id: String,
+    #[schemars(with = "String")]
     pub status: RunStatus,
     /// `onRequest`'s return value (JSON). `None` when the run failed, and when the run had
     /// committed before and this answer comes from its record.
@@ -191,7 +192,7 @@ impl InvokeOutcome {
             status: run.status.clone(),
             value: None,
             error: run.error_kind.as_ref().map(|kind| RunError {
-                kind: error_kind(kind),
+                kind: *kind,
                 message: run.error_message.clone().unwrap_or_default(),
                 stack: run.error_stack.clone(),
             }),
@@ -202,7 +203,7 @@ impl InvokeOutcome {
     pub fn refused(run_id: &str, kind: ErrorKind, message: &str) -> InvokeOutcome {
         InvokeOutcome {
             run_id: run_id.to_string(),
-            status: "error".into(),
+            status: RunStatus::Error,
             value: None,
             error: Some(RunError {
                 kind,
@@ -211,24 +212,6 @@ impl InvokeOutcome {
             }),
         }
     }
-}
-
-fn error_kind(name: &str) -> ErrorKind {
-    use ErrorKind::*;
-    [
-        CompileError,
-        ScriptError,
-        NoHandler,
-        BudgetExceeded,
-        Timeout,
-        OutOfMemory,
-        LimitError,
-        WorkerCrashed,
-        Internal,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
-    .unwrap_or(Internal)
 }
 
 #[cfg(test)]

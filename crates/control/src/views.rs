@@ -7,7 +7,8 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use thwonk_core::run::{Cost, FeedOp, FileInfo, LogLine, RunError, RunOutcome, RunStatus};
+use thwonk_core::run::{Cost, ErrorKind, FeedOp, FileInfo, LogLine, RunError, RunOutcome, RunStatus};
+use thwonk_core::status::{ThwonkStatus, TriggerKind};
 use thwonk_core::run::{SendRequest, VfsOp};
 use thwonk_sandbox::ScriptKind;
 use thwonk_store::{RunRecord, ScriptVersion, Thwonk};
@@ -20,7 +21,8 @@ pub struct ThwonkView {
     pub id: String,
     pub address: String,
     /// `active` or `disabled`.
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: ThwonkStatus,
     pub active_version: Option<i64>,
     /// The active version's cron schedule, if it has one.
     pub schedule: Option<String>,
@@ -110,14 +112,15 @@ impl DeployView {
         self.thwonk
             .schedule
             .as_deref()
-            .filter(|_| self.thwonk.status == "active" && !failed)
+            .filter(|_| self.thwonk.status == ThwonkStatus::Active && !failed)
     }
 }
 
 /// A run's error as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunErrorView {
-    pub kind: String,
+    #[schemars(with = "String")]
+    pub kind: ErrorKind,
     pub message: Option<String>,
     pub stack: Option<String>,
 }
@@ -135,10 +138,12 @@ pub struct RunView {
     pub id: String,
     pub message_id: Option<String>,
     /// `message`, `schedule` or `request`.
-    pub trigger: String,
+    #[schemars(with = "String")]
+    pub trigger: TriggerKind,
     pub script_version: i64,
     /// `ok` or `error`.
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: RunStatus,
     pub error: Option<RunErrorView>,
     /// `{level, message}` each.
     #[schemars(with = "Vec<serde_json::Value>")]
@@ -158,7 +163,7 @@ impl From<&RunRecord> for RunView {
             script_version: r.script_version,
             status: r.status.clone(),
             error: r.error_kind.as_ref().map(|kind| RunErrorView {
-                kind: kind.clone(),
+                kind: *kind,
                 message: r.error_message.clone(),
                 stack: r.error_stack.clone(),
             }),
@@ -258,7 +263,7 @@ mod tests {
             thwonk: ThwonkView {
                 id: "t1".into(),
                 address: "list@example.org".into(),
-                status: "active".into(),
+                status: ThwonkStatus::Active,
                 active_version: Some(2),
                 schedule: None,
                 created_at_ms: 5,

@@ -30,7 +30,7 @@ pub(crate) async fn commit_and_dispatch(
     commit: &RunCommit,
     lines: LogLines,
 ) -> Result<CommitResult, RunnerError> {
-    if commit.run.error_kind.as_deref() == Some(ErrorKind::Internal.as_str()) {
+    if commit.run.error_kind == Some(ErrorKind::Internal) {
         return Err(RunnerError::Internal(
             commit.run.error_message.clone().unwrap_or_default(),
         ));

@@ -37,11 +37,11 @@ pub enum RunTrigger<'a> {
 
 impl RunTrigger<'_> {
     /// The run record's `trigger`.
-    fn name(&self) -> &'static str {
+    fn kind(&self) -> TriggerKind {
         match self {
-            RunTrigger::Message(_) => "message",
-            RunTrigger::Tick { .. } => "schedule",
-            RunTrigger::Request { .. } => "request",
+            RunTrigger::Message(_) => TriggerKind::Message,
+            RunTrigger::Tick { .. } => TriggerKind::Schedule,
+            RunTrigger::Request { .. } => TriggerKind::Request,
         }
     }
 
@@ -250,7 +250,7 @@ fn commit_for(
             id: run_id.to_string(),
             thwonk_id: thwonk.id.clone(),
             message_id,
-            trigger: trigger.name().into(),
+            trigger: trigger.kind(),
             script_version,
             status: outcome.status,
             error_kind,

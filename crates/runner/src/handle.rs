@@ -10,7 +10,8 @@ use crate::lease::with_lease;
 use crate::state::{Queues, RunnerState};
 use thwonk_control::invoke::InvokeOutcome;
 use thwonk_control::jobs::{InboundJob, RequestJob, ScheduleJob};
-use thwonk_core::run::ErrorKind;
+use thwonk_core::run::{ErrorKind, RunStatus};
+use thwonk_core::status::{MessageStatus, ThwonkStatus};
 use thwonk_core::time::now_ms;
 use thwonk_store::{CommitResult, Thwonk};
 use thwonk_thoonk::Job;
@@ -48,8 +49,8 @@ async fn message(
         q.inbound.finish(&job.id, Some("no such message")).await?;
         return Ok(());
     };
-    if msg.status != "queued" {
-        q.inbound.finish(&job.id, Some(&msg.status)).await?;
+    if msg.status != MessageStatus::Queued {
+        q.inbound.finish(&job.id, Some(msg.status.as_str())).await?;
         return Ok(());
     }
     let drain = drain_until(st, &msg.thwonk_id, message_id, owner, &q.outbound, true);
@@ -76,7 +77,7 @@ async fn schedule_tick(
         q.inbound.finish(&job.id, Some("no such thwonk")).await?;
         return Ok(());
     };
-    if thwonk.status != "active" || st.store.schedule_tick_ran(&thwonk.id, tick.at_ms).await? {
+    if thwonk.status != ThwonkStatus::Active || st.store.schedule_tick_ran(&thwonk.id, tick.at_ms).await? {
         q.inbound.finish(&job.id, Some("nothing to run")).await?;
         return Ok(());
     }
@@ -143,7 +144,7 @@ async fn request(
     }
     let refusal = match st.store.thwonk(&req.thwonk_id).await? {
         None => Some("the thwonk no longer exists"),
-        Some(t) if t.status != "active" => Some("the thwonk is disabled"),
+        Some(t) if t.status != ThwonkStatus::Active => Some("the thwonk is disabled"),
         Some(_) => None,
     };
     if let Some(why) = refusal {
@@ -199,7 +200,7 @@ async fn run_request(
     match commit_and_dispatch(st, &q.outbound, &span, &run.commit, lines).await? {
         CommitResult::Committed => {
             let mut outcome = InvokeOutcome::of_record(&run.commit.run);
-            outcome.value = if run.commit.run.status == "ok" {
+            outcome.value = if run.commit.run.status == RunStatus::Ok {
                 run.value
             } else {
                 None

@@ -22,7 +22,7 @@ pub(crate) async fn with_lease<T>(
     owner: &str,
     work: impl Future<Output = Result<T, RunnerError>>,
 ) -> Result<Option<T>, RunnerError> {
-    let lease_ms = st.config.runner.lease_ms as i64;
+    let lease_ms = st.config.runner.lease.as_millis() as i64;
     if !st
         .store
         .try_lease(thwonk_id, owner, now_ms(), lease_ms)
@@ -47,7 +47,7 @@ pub(crate) async fn renew(
     thwonk_id: &str,
     owner: &str,
 ) -> Result<bool, RunnerError> {
-    let lease_ms = st.config.runner.lease_ms as i64;
+    let lease_ms = st.config.runner.lease.as_millis() as i64;
     Ok(st
         .store
         .try_lease(thwonk_id, owner, now_ms(), lease_ms)

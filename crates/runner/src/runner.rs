@@ -56,7 +56,7 @@ impl Runner {
     /// `queues.reconcile_interval_ms`, until `shutdown`.
     pub async fn run_role(self, shutdown: CancellationToken) {
         let st = &self.state;
-        let interval = Duration::from_millis(st.config.queues.reconcile_interval_ms);
+        let interval = st.config.queues.reconcile_interval;
         let reconciler = crate::reconcile::run(
             st.store.clone(),
             st.redis.clone(),
@@ -86,16 +86,16 @@ impl Runner {
         tasks.spawn(crate::scheduler::run_scheduler(
             st.store.clone(),
             st.redis.clone(),
-            Duration::from_millis(st.config.schedules.poll_ms),
-            Duration::from_millis(st.config.schedules.sync_interval_ms),
+            st.config.schedules.poll,
+            st.config.schedules.sync_interval,
             shutdown.clone(),
         ));
         tasks.spawn(crate::feeds::retry_pending(
             st.store.clone(),
             st.redis.clone(),
             format!("{}/feeds", self.id),
-            Duration::from_millis(st.config.feeds.retry_interval_ms),
-            st.config.runner.lease_ms as i64,
+            st.config.feeds.retry_interval,
+            st.config.runner.lease.as_millis() as i64,
             shutdown.clone(),
         ));
         while tasks.join_next().await.is_some() {}

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use thwonk_core::status::ThwonkStatus;
 use thwonk_control::deploy::{drop_schedule, register_schedule};
 use thwonk_control::views::{ThwonkDetailView, ThwonkListView, ThwonkView};
 
@@ -104,7 +105,7 @@ pub async fn disable(
     caller: Caller,
     path: ApiPath<String>,
 ) -> Result<Json<ThwonkView>, ApiError> {
-    set_status(state, caller, path, "disabled").await
+    set_status(state, caller, path, ThwonkStatus::Disabled).await
 }
 
 pub async fn enable(
@@ -112,14 +113,14 @@ pub async fn enable(
     caller: Caller,
     path: ApiPath<String>,
 ) -> Result<Json<ThwonkView>, ApiError> {
-    set_status(state, caller, path, "active").await
+    set_status(state, caller, path, ThwonkStatus::Active).await
 }
 
 async fn set_status(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-    status: &str,
+    status: ThwonkStatus,
 ) -> Result<Json<ThwonkView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     state.store.set_thwonk_status(&t.id, status).await?;
