@@ -9,7 +9,7 @@
 //!    fails, [`schedule_not_registered`] is the warning, and runners pick it up from SQL.
 
 use crate::ControlError;
-use crate::views::{DeployView, ThwonkView};
+use crate::views::{DeployView, SCHEDULE_NOT_REGISTERED, ThwonkView};
 use thwonk_core::run::SandboxLimits;
 use thwonk_core::status::ThwonkStatus;
 use thwonk_core::{Address, Config};
@@ -105,9 +105,6 @@ pub async fn write_version(
         warnings,
     })
 }
-
-/// How the warning of [`schedule_not_registered`] begins.
-pub const SCHEDULE_NOT_REGISTERED: &str = "schedule not registered now";
 
 /// The warning when a schedule could not be registered now.
 pub fn schedule_not_registered(why: impl std::fmt::Display) -> String {

@@ -84,6 +84,9 @@ pub struct VersionListView {
     pub versions: Vec<VersionView>,
 }
 
+/// How a deploy's warning that the schedule is not registered yet begins.
+pub const SCHEDULE_NOT_REGISTERED: &str = "schedule not registered now";
+
 /// `PUT .../script`: what a deploy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeployView {
@@ -97,7 +100,7 @@ pub struct DeployView {
     pub handlers: Vec<String>,
     pub schedule: Option<String>,
     /// Things the deployer should know: the domain is not accepted, the schedule is not
-    /// registered yet (see [`crate::deploy::schedule_not_registered`]).
+    /// registered yet (that warning begins with [`SCHEDULE_NOT_REGISTERED`]).
     pub warnings: Vec<String>,
 }
 
@@ -108,7 +111,7 @@ impl DeployView {
         let failed = self
             .warnings
             .iter()
-            .any(|w| w.starts_with(crate::deploy::SCHEDULE_NOT_REGISTERED));
+            .any(|w| w.starts_with(SCHEDULE_NOT_REGISTERED));
         self.thwonk
             .schedule
             .as_deref()
