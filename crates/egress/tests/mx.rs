@@ -1,12 +1,10 @@
 //! Mode mx through real SMTP sessions, with address-literal domains so no DNS is needed:
 //! recipients are grouped per domain and each domain gets its own result.
 
-mod support;
-
 use std::time::Duration;
-use support::smtp_sink::{Behaviour, Sink};
 use thwonk_egress::mx::{MxPolicy, MxTransport};
 use thwonk_egress::{Outgoing, Transport, Verdict};
+use thwonk_testkit::scripted::{Behaviour, Sink};
 
 fn transport(port: u16) -> MxTransport {
     MxTransport::new("egress.test", Duration::from_secs(5), MxPolicy::default())

@@ -1,14 +1,12 @@
 //! Mode relay against a real SMTP listener: what reaches the wire, and how the relay's answers
 //! are classified.
 
-mod support;
-
 use std::time::{Duration, Instant};
-use support::smtp_sink::{Behaviour, Sink};
 use thwonk_egress::relay::RelayTransport;
 use thwonk_egress::{
     Class, Decision, DeliveryReport, Failure, Outgoing, Transport, Verdict, classify, decide,
 };
+use thwonk_testkit::scripted::{Behaviour, Sink};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
