@@ -358,7 +358,12 @@ pub enum Outcome {
 
 /// One load session: connected, greeted, EHLO said.
 async fn open(addr: SocketAddr) -> Result<SmtpClient> {
-    SmtpClient::hello(addr, "load.bench.test")
+    let session = async {
+        let mut c = SmtpClient::try_connect(addr).await?.nodelay()?;
+        c.greet("load.bench.test").await?;
+        std::io::Result::Ok(c)
+    };
+    session
         .await
         .with_context(|| format!("SMTP session to {addr}"))
 }

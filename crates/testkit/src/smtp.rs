@@ -47,11 +47,16 @@ pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
 }
 
 impl SmtpClient<TcpStream> {
-    /// Connect (no greeting read yet); the socket has `TCP_NODELAY`.
+    /// Connect (no greeting read yet). Nagle's algorithm stays on, as for most clients;
+    /// the load tool turns it off ([`SmtpClient::nodelay`]).
     pub async fn try_connect(addr: SocketAddr) -> io::Result<SmtpClient> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        Ok(SmtpClient::over(tcp))
+        Ok(SmtpClient::over(TcpStream::connect(addr).await?))
+    }
+
+    /// Send each write at once (`TCP_NODELAY`): no wait for the ACK of the previous one.
+    pub fn nodelay(self) -> io::Result<SmtpClient> {
+        self.stream.get_ref().set_nodelay(true)?;
+        Ok(self)
     }
 
     /// Connect or panic (no greeting read yet).
@@ -64,9 +69,7 @@ impl SmtpClient<TcpStream> {
     /// Connect, read the 220 greeting and say `EHLO name` (250): ready for MAIL.
     pub async fn hello(addr: SocketAddr, name: &str) -> io::Result<SmtpClient> {
         let mut c = SmtpClient::try_connect(addr).await?;
-        c.expect_code(220, "greeting").await?;
-        c.write(format!("EHLO {name}\r\n").as_bytes()).await?;
-        c.expect_code(250, "EHLO").await?;
+        c.greet(name).await?;
         Ok(c)
     }
 }
@@ -102,6 +105,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     }
 
     // ---- fallible ------------------------------------------------------------------------
+
+    /// Read the 220 greeting and say `EHLO name` (250).
+    pub async fn greet(&mut self, name: &str) -> io::Result<()> {
+        self.expect_code(220, "greeting").await?;
+        self.write(format!("EHLO {name}\r\n").as_bytes()).await?;
+        self.expect_code(250, "EHLO").await
+    }
 
     /// Write bytes exactly as given (one write) and flush.
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
