@@ -9,14 +9,16 @@
 //! - `jobs` shows and repairs the job queues on Redis.
 //! - `test` runs a script once on a message file with no daemon at all.
 //! - `tls-selfsigned` writes a development certificate and key for STARTTLS.
-//! - `bench` is the end-to-end load tool (see BENCHMARKS.md).
+//!
+//! The end-to-end load tool is a binary of its own, `thwonk-bench` (`crates/bench`, see
+//! BENCHMARKS.md), so this one does not carry it.
 //!
 //! Modules: [`serve`] wires the roles together; [`manage`] holds the management commands;
 //! [`remote`] their admin-socket path; [`users`] users and tokens; [`jobs`] the job-queue
 //! command; [`metrics_http`] serves `/metrics` for single roles; [`notify`] tells systemd
-//! when the daemon is ready; [`probe`] is the health check; [`bench`] the load tool.
+//! when the daemon is ready (and `--ready-file` where it listens); [`probe`] is the health
+//! check.
 
-mod bench;
 mod jobs;
 mod manage;
 mod metrics_http;
@@ -53,15 +55,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every role in one process: SMTP ingress, runner, egress and the HTTP API.
-    Serve,
+    Serve(serve::ServeArgs),
     /// Run only the SMTP ingress.
-    Ingress,
+    Ingress(serve::ServeArgs),
     /// Run only the runner (rule scripts).
-    Runner,
+    Runner(serve::ServeArgs),
     /// Run only the egress (outgoing mail).
-    Egress,
+    Egress(serve::ServeArgs),
     /// Run only the HTTP API (http.listen) and the admin socket ({data_dir}/admin.sock).
-    Api,
+    Api(serve::ServeArgs),
     /// Users of the HTTP API.
     User {
         #[command(subcommand)]
@@ -105,9 +107,6 @@ enum Command {
         #[arg(value_enum)]
         target: probe::Target,
     },
-    /// Load test: N SMTP sessions × M messages through a daemon started for the run, against
-    /// a bare SMTP sink as the baseline; prints rates, latency and peak memory.
-    Bench(bench::BenchArgs),
     /// Run a script once on a message file: no daemon, no Redis, no database. Prints the
     /// run's result as JSON; exits 0 when the script succeeded.
     Test {
@@ -158,14 +157,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
-    // The load tool's own SMTP sinks would log every message they take, on the cores the
-    // daemon under test needs; it logs warnings only unless THWONK_LOG says otherwise.
-    let default_level = if matches!(cli.command, Command::Bench(_)) {
-        "warn"
-    } else {
-        "info"
-    };
-    init_logging(config.log.format, default_level);
+    init_logging(config.log.format, "info");
     let config = Arc::new(config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -174,13 +166,21 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     use serve::Roles;
     let ok = std::process::ExitCode::SUCCESS;
     let outcome = match cli.command {
-        Command::Serve => rt.block_on(serve::serve(config, Roles::ALL)).map(|_| ok),
-        Command::Ingress => rt
-            .block_on(serve::serve(config, Roles::INGRESS))
+        Command::Serve(args) => rt
+            .block_on(serve::serve(config, Roles::ALL, args))
             .map(|_| ok),
-        Command::Runner => rt.block_on(serve::serve(config, Roles::RUNNER)).map(|_| ok),
-        Command::Egress => rt.block_on(serve::serve(config, Roles::EGRESS)).map(|_| ok),
-        Command::Api => rt.block_on(serve::serve(config, Roles::API)).map(|_| ok),
+        Command::Ingress(args) => rt
+            .block_on(serve::serve(config, Roles::INGRESS, args))
+            .map(|_| ok),
+        Command::Runner(args) => rt
+            .block_on(serve::serve(config, Roles::RUNNER, args))
+            .map(|_| ok),
+        Command::Egress(args) => rt
+            .block_on(serve::serve(config, Roles::EGRESS, args))
+            .map(|_| ok),
+        Command::Api(args) => rt
+            .block_on(serve::serve(config, Roles::API, args))
+            .map(|_| ok),
         Command::User { action } => rt.block_on(users::user(&config, action)).map(|_| ok),
         Command::Token { action } => rt.block_on(users::token(&config, action)).map(|_| ok),
         Command::Migrate => rt.block_on(manage::migrate(&config)).map(|_| ok),
@@ -198,7 +198,6 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Jobs { action } => rt.block_on(jobs::jobs(&config, action)),
         Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
         Command::Probe { target } => rt.block_on(probe::probe(&config, target)).map(|_| ok),
-        Command::Bench(args) => rt.block_on(bench::bench(args)),
         Command::Test {
             script,
             message,

@@ -8,7 +8,9 @@
 //! it their work is abandoned (it returns to the queues, see docs/durability.md) and the
 //! process exits with status 1.
 
+use crate::notify::Ready;
 use anyhow::{Context, Result};
+use std::path::PathBuf;
 use std::sync::Arc;
 use thwonk_core::Config;
 use thwonk_store::Store;
@@ -59,7 +61,23 @@ impl Roles {
     };
 }
 
-pub async fn serve(config: Arc<Config>, roles: Roles) -> Result<()> {
+/// Options of `serve` and of each single role.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Once every role serves, write the addresses actually bound to FILE as JSON: {"pid",
+    /// "smtp", "http", "metrics", "admin_socket"}, null for what this process does not run.
+    /// Written whole (renamed into place), removed on exit. For supervisors, tests and the
+    /// load tool that let the kernel choose the ports (127.0.0.1:0).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+pub async fn serve(config: Arc<Config>, roles: Roles, args: ServeArgs) -> Result<()> {
+    if let Some(path) = &args.ready_file {
+        // A file left by an earlier run must not pass for this one's.
+        Ready::remove(path)
+            .with_context(|| format!("--ready-file: cannot remove {}", path.display()))?;
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     // Only `serve` owns a private Redis; a single role joins the one `serve` started.
@@ -75,7 +93,12 @@ pub async fn serve(config: Arc<Config>, roles: Roles) -> Result<()> {
     } else {
         None
     };
-    let result = run_roles(config, roles).await;
+    let result = run_roles(config, roles, &args).await;
+    if let Some(path) = &args.ready_file
+        && let Err(e) = Ready::remove(path)
+    {
+        error!(file = %path.display(), error = %e, "cannot remove the ready file");
+    }
     if let Some(server) = private {
         server.stop().await;
         info!("private redis-server stopped");
@@ -83,7 +106,8 @@ pub async fn serve(config: Arc<Config>, roles: Roles) -> Result<()> {
     result
 }
 
-async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
+async fn run_roles(config: Arc<Config>, roles: Roles, args: &ServeArgs) -> Result<()> {
+    let mut ready = Ready::new();
     let redis = Redis::connect(&config.redis_url()).await?;
     let store = Store::connect_with(
         &config.database_url(),
@@ -101,7 +125,9 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(config.smtp.listen)
             .await
             .with_context(|| format!("smtp.listen: cannot listen on {}", config.smtp.listen))?;
-        info!(addr = %listener.local_addr()?, "SMTP ingress listening");
+        let addr = listener.local_addr()?;
+        ready.smtp = Some(addr);
+        info!(%addr, "SMTP ingress listening");
         let sink = thwonk_ingress::StoreSink::new(
             store.clone(),
             JobQueue::new(&redis, INBOUND),
@@ -152,12 +178,22 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
-        info!(addr = %listener.local_addr()?, "metrics listening");
+        let addr = listener.local_addr()?;
+        ready.metrics = Some(addr);
+        info!(%addr, "metrics listening");
         let (redis, token) = (redis.clone(), shutdown.clone());
         tokio::spawn(crate::metrics_http::serve(listener, redis, token));
     }
     if roles.api {
-        spawn_api(&config, &store, &redis, &shutdown, &mut roles_running).await?;
+        spawn_api(
+            &config,
+            &store,
+            &redis,
+            &shutdown,
+            &mut roles_running,
+            &mut ready,
+        )
+        .await?;
     }
     info!(
         ingress = roles.ingress,
@@ -167,6 +203,11 @@ async fn run_roles(config: Arc<Config>, roles: Roles) -> Result<()> {
         data_dir = %config.data_dir.display(),
         "thwonk ready"
     );
+    if let Some(path) = &args.ready_file {
+        ready
+            .write(path)
+            .with_context(|| format!("--ready-file: cannot write {}", path.display()))?;
+    }
     crate::notify::notify("READY=1\nSTATUS=serving");
     {
         let shutdown = shutdown.clone();
@@ -241,6 +282,7 @@ async fn spawn_api(
     redis: &Redis,
     shutdown: &CancellationToken,
     roles_running: &mut tokio::task::JoinSet<Result<()>>,
+    ready: &mut Ready,
 ) -> Result<()> {
     let state = thwonk_api::ApiState::new(
         store.clone(),
@@ -251,9 +293,12 @@ async fn spawn_api(
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("http.listen: cannot listen on {}", config.http.listen))?;
-    info!(addr = %listener.local_addr()?, "HTTP API listening");
+    let addr = listener.local_addr()?;
+    ready.http = Some(addr);
+    info!(%addr, "HTTP API listening");
     let socket = thwonk_api::admin_socket::socket_path(&config.data_dir);
     let admin = thwonk_api::admin_socket::bind(&socket).await?;
+    ready.admin_socket = Some(socket.clone());
     info!(socket = %socket.display(), "admin socket listening");
     let tcp_state = state.clone();
     roles_running.spawn(async move {

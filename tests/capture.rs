@@ -3,7 +3,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{Daemon, Env, send_mail};
+use support::{Daemon, send_mail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
@@ -11,13 +11,13 @@ async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
     // Exactly the fresh-install defaults: no data_dir and no egress settings, so the data
     // directory is the relative `./data` and mail is captured. Only the ports are chosen by
     // the kernel, so that tests can run side by side.
-    let mut env = Env::new(cwd.path(), "127.0.0.1:9".parse().unwrap(), None);
+    let mut env = support::env(cwd.path(), "127.0.0.1:9".parse().unwrap(), None);
     env.vars
         .retain(|(k, _)| !k.starts_with("THWONK_EGRESS_") && k != "THWONK_DATA_DIR");
     env.cwd = cwd.path().to_path_buf();
     let dir = cwd.path().join("data");
     let script = support::repo().join("sandbox-scripts/echo.js");
-    env.ok(&["deploy", "echo@example.org", script.to_str().unwrap()]);
+    env.deploy("echo@example.org", script.to_str().unwrap());
     let daemon = Daemon::start(&env).await;
 
     send_mail(
@@ -29,24 +29,7 @@ async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
     )
     .await;
 
-    let captured = dir.join("captured");
-    let start = Instant::now();
-    let eml = loop {
-        let found: Vec<_> = std::fs::read_dir(&captured)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        if let Some(p) = found
-            .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "eml"))
-        {
-            break p.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "nothing captured in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let eml = support::captured_eml(&dir, Duration::from_secs(30)).await;
     let raw = std::fs::read(&eml).unwrap();
     let envelope: serde_json::Value =
         serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap()).unwrap();
@@ -57,12 +40,8 @@ async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
         mail_from.starts_with("bounces+") && mail_from.ends_with("@example.org"),
         "{mail_from}"
     );
-    let view = support::Received {
-        mail_from: "echo@example.org".into(),
-        rcpt_to: vec!["zoe@example.net".into()],
-        raw,
-    }
-    .parsed();
+    let view =
+        support::Received::new("echo@example.org", vec!["zoe@example.net".into()], raw).parsed();
     assert_eq!(view.subject, "Re: ping");
     assert!(view.text.contains("is anyone there?"), "{}", view.text);
     assert!(
@@ -81,7 +60,7 @@ async fn echo_replies_are_captured_as_eml_files_in_the_data_dir() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_private_redis_dies_with_a_killed_daemon() {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    let mut env = support::env(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
     env.vars.retain(|(k, _)| !k.starts_with("THWONK_EGRESS_"));
     let daemon = Daemon::start(&env).await;
     let socket = dir.path().join("redis.sock");

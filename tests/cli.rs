@@ -3,12 +3,11 @@
 mod support;
 
 use std::time::Duration;
-use support::{Daemon, Env, Relay};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use support::{Daemon, Env, Relay, SmtpClient};
 
 fn env(dir: &tempfile::TempDir) -> Env {
     // No daemon runs in most of these tests; the relay address is never used.
-    Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None)
+    support::env(dir.path(), "127.0.0.1:9".parse().unwrap(), None)
 }
 
 const MESSAGE: &str = "From: Alice <alice@example.net>\r\nTo: echo@example.org\r\nSubject: ping\r\nMessage-ID: <m1@example.net>\r\n\r\nhello there\r\n";
@@ -203,26 +202,14 @@ fn files_can_be_put_listed_read_and_removed() {
     );
 }
 
-/// Speak SMTP line by line; the reply code of each command.
+/// Speak SMTP line by line; the last line of each command's reply.
 async fn smtp_codes(addr: std::net::SocketAddr, commands: &[&str]) -> Vec<String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
+    let mut c = SmtpClient::connect(addr).await;
+    c.reply().await;
     let mut codes = Vec::new();
-    let read_reply = async |r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>| {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            r.read_line(&mut line).await.unwrap();
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return line.trim_end().to_string();
-            }
-        }
-    };
-    read_reply(&mut r).await;
-    for c in commands {
-        w.write_all(format!("{c}\r\n").as_bytes()).await.unwrap();
-        codes.push(read_reply(&mut r).await);
+    for command in commands {
+        let reply = c.command(command).await.unwrap();
+        codes.push(reply.trim_end().lines().last().unwrap_or("").to_string());
     }
     codes
 }
@@ -231,7 +218,7 @@ async fn smtp_codes(addr: std::net::SocketAddr, commands: &[&str]) -> Vec<String
 async fn the_ingress_refuses_unknown_addresses_and_foreign_domains() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let e = Env::new(dir.path(), relay.addr, None);
+    let e = support::env(dir.path(), relay.addr, None);
     e.ok(&[
         "deploy",
         "list@example.org",

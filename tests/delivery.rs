@@ -10,7 +10,7 @@ mod support;
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
-use support::{Daemon, Env, Relay, eventually, send_mail};
+use support::{Daemon, Env, Relay, SmtpClient, code, eventually, send_mail};
 use thwonk_core::Address;
 use thwonk_core::status::DeliveryStatus;
 use thwonk_ingress::RcptVerdict;
@@ -52,7 +52,7 @@ where
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let relay = Relay::start().await;
-    let mut env = Env::new(&data, relay.addr, scratch.as_ref().map(|s| s.url()));
+    let mut env = support::env(&data, relay.addr, scratch.as_ref().map(|s| s.url()));
     env.vars
         .push(("THWONK_EGRESS_RETRY_SCHEDULE_SECS".into(), "2".into()));
     env.vars
@@ -64,8 +64,8 @@ where
     // `deploy` creates and migrates the database before the test opens it.
     let script = dir.path().join("fan-out.js");
     std::fs::write(&script, FAN_OUT).unwrap();
-    env.ok(&["deploy", "fan@example.org", script.to_str().unwrap()]);
-    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    env.deploy("fan@example.org", script.to_str().unwrap());
+    env.deploy("echo@example.org", "sandbox-scripts/echo.js");
     let store = Store::connect(&url, 2).await.unwrap();
     scenario(env, relay, store.clone()).await;
     store.close().await;
@@ -332,18 +332,25 @@ async fn a_refused_dsn_is_never_bounced_on_postgres() {
     on(true, a_refused_dsn_is_never_bounced).await;
 }
 
-/// Send `raw` over SMTP from the null sender to `to`; the server's error, if it refused.
-async fn send_bounce(
-    smtp: std::net::SocketAddr,
-    to: &str,
-    raw: &[u8],
-) -> Result<(), lettre::transport::smtp::Error> {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-    let envelope = lettre::address::Envelope::new(None, vec![to.parse().unwrap()]).unwrap();
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.ip().to_string())
-        .port(smtp.port())
-        .build();
-    transport.send_raw(&envelope, raw).await.map(|_| ())
+/// Send `raw` over SMTP from the null sender to `to`; the server's refusal, if it refused.
+async fn send_bounce(smtp: std::net::SocketAddr, to: &str, raw: &[u8]) -> Result<(), String> {
+    let mut c = SmtpClient::hello(smtp, "client.test").await.unwrap();
+    for line in [
+        "MAIL FROM:<>".to_string(),
+        format!("RCPT TO:<{to}>"),
+        "DATA".into(),
+    ] {
+        let reply = c.command(&line).await.unwrap();
+        if code(&reply) >= 400 {
+            return Err(reply);
+        }
+    }
+    let reply = c.data(raw).await.unwrap();
+    if code(&reply) != 250 {
+        return Err(reply);
+    }
+    c.quit().await;
+    Ok(())
 }
 
 async fn a_bounce_to_a_verp_address_is_recorded_against_its_row(
@@ -409,7 +416,7 @@ async fn a_bounce_to_a_verp_address_is_recorded_against_its_row(
     let e = send_bounce(daemon.smtp, "bounces+0123456789abcdef@example.org", &dsn)
         .await
         .unwrap_err();
-    assert_eq!(e.status().map(u16::from), Some(550), "{e}");
+    assert_eq!(code(&e), 550, "{e}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t = store
         .thwonk_by_address(&Address::parse("echo@example.org").unwrap())

@@ -15,11 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Daemon, Env, Received, Relay, eventually, postgres_url};
+use support::{Daemon, Env, Received, Relay, SmtpClient, code, eventually, postgres_url};
 use thwonk_core::Address;
 use thwonk_store::Store;
 use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -188,7 +187,7 @@ impl World {
             Some((addr, delay)) => Relay::start_on(addr, delay).await,
             None => Relay::start().await,
         };
-        let mut env = Env::new(&dir.path().join("data"), relay.addr, Some(&db.url));
+        let mut env = support::env(&dir.path().join("data"), relay.addr, Some(&db.url));
         for (k, v) in [
             ("THWONK_REDIS_URL", redis.url().as_str()),
             ("THWONK_RUNNER_LEASE_MS", "1000"),
@@ -216,9 +215,8 @@ impl World {
     }
 
     fn deploy(&self, address: &str, source: &str) {
-        let path = self.dir.path().join(format!("{address}.js"));
-        std::fs::write(&path, source).unwrap();
-        self.env.ok(&["deploy", address, path.to_str().unwrap()]);
+        self.env
+            .deploy_source(address, self.dir.path(), &format!("{address}.js"), source);
     }
 
     async fn thwonk_id(&self, address: &str) -> String {
@@ -342,79 +340,39 @@ async fn wait_exact(w: &World, address: &str, n: u32, timeout: Duration) {
 }
 
 // ---------------------------------------------------------------------------------------
-// A plain SMTP client that shows every reply (lettre hides the codes we check).
+// The kit's SMTP client, which shows every reply (lettre hides the codes we check).
 
-struct Smtp {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+/// Connect and read the greeting.
+async fn connect(addr: SocketAddr) -> std::io::Result<(SmtpClient, String)> {
+    let mut s = SmtpClient::try_connect(addr).await?;
+    let greeting = s.read_reply().await?;
+    Ok((s, greeting))
 }
 
-fn code(reply: &str) -> u16 {
-    reply.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
-impl Smtp {
-    /// Connect and read the greeting.
-    async fn connect(addr: SocketAddr) -> std::io::Result<(Smtp, String)> {
-        let (r, w) = TcpStream::connect(addr).await?.into_split();
-        let mut s = Smtp {
-            reader: BufReader::new(r),
-            writer: w,
-        };
-        let greeting = s.reply().await?;
-        Ok((s, greeting))
+/// Greeting, EHLO, MAIL, RCPT and DATA accepted: ready for the body.
+async fn open_data(addr: SocketAddr, to: &str) -> Result<SmtpClient, String> {
+    let fail = |step: &str, e: String| format!("{step}: {e}");
+    let (mut s, greeting) = connect(addr)
+        .await
+        .map_err(|e| fail("connect", e.to_string()))?;
+    if code(&greeting) != 220 {
+        return Err(fail("greeting", greeting));
     }
-
-    async fn reply(&mut self) -> std::io::Result<String> {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(60), self.reader.read_line(&mut line))
-                .await
-                .map_err(|_| std::io::Error::other("no reply within 60 s"))??;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            all.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(all);
-            }
-        }
-    }
-
-    async fn cmd(&mut self, line: &str) -> std::io::Result<String> {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .await?;
-        self.reply().await
-    }
-
-    async fn write(&mut self, bytes: &str) -> std::io::Result<()> {
-        self.writer.write_all(bytes.as_bytes()).await
-    }
-
-    /// Greeting, EHLO, MAIL, RCPT and DATA accepted: ready for the body.
-    async fn open_data(addr: SocketAddr, to: &str) -> Result<Smtp, String> {
-        let fail = |step: &str, e: String| format!("{step}: {e}");
-        let (mut s, greeting) = Smtp::connect(addr)
+    for (line, want) in [
+        ("EHLO client.test".to_string(), 250),
+        ("MAIL FROM:<sender@example.net>".to_string(), 250),
+        (format!("RCPT TO:<{to}>"), 250),
+        ("DATA".to_string(), 354),
+    ] {
+        let reply = s
+            .command(&line)
             .await
-            .map_err(|e| fail("connect", e.to_string()))?;
-        if code(&greeting) != 220 {
-            return Err(fail("greeting", greeting));
+            .map_err(|e| fail(&line, e.to_string()))?;
+        if code(&reply) != want {
+            return Err(fail(&line, reply));
         }
-        for (line, want) in [
-            ("EHLO client.test".to_string(), 250),
-            ("MAIL FROM:<sender@example.net>".to_string(), 250),
-            (format!("RCPT TO:<{to}>"), 250),
-            ("DATA".to_string(), 354),
-        ] {
-            let reply = s.cmd(&line).await.map_err(|e| fail(&line, e.to_string()))?;
-            if code(&reply) != want {
-                return Err(fail(&line, reply));
-            }
-        }
-        Ok(s)
     }
+    Ok(s)
 }
 
 /// A message to `to` carrying `X-Seq: seq`, without the final dot.
@@ -428,12 +386,15 @@ fn message(to: &str, seq: u32) -> String {
 
 /// One whole transaction; the reply to the final dot (or why it did not get that far).
 async fn try_send(addr: SocketAddr, to: &str, seq: u32) -> Result<String, String> {
-    let mut s = Smtp::open_data(addr, to).await?;
-    s.write(&message(to, seq))
+    let mut s = open_data(addr, to).await?;
+    s.write(message(to, seq).as_bytes())
         .await
         .map_err(|e| e.to_string())?;
-    let reply = s.cmd(".").await.map_err(|e| format!("end of data: {e}"))?;
-    let _ = s.cmd("QUIT").await;
+    let reply = s
+        .command(".")
+        .await
+        .map_err(|e| format!("end of data: {e}"))?;
+    let _ = s.command("QUIT").await;
     Ok(reply)
 }
 
@@ -785,13 +746,13 @@ async fn database_down_at_the_ingress(db: Db) {
         250
     );
     // The next message gets as far as its body; then the database goes away.
-    let mut s = Smtp::open_data(ingress.smtp, "list@example.org")
+    let mut s = open_data(ingress.smtp, "list@example.org").await.unwrap();
+    s.write(message("list@example.org", 2).as_bytes())
         .await
         .unwrap();
-    s.write(&message("list@example.org", 2)).await.unwrap();
     outage.begin().await;
     let t = Instant::now();
-    let reply = s.cmd(".").await.unwrap();
+    let reply = s.command(".").await.unwrap();
     let answered_in = t.elapsed();
     // Not a speed test: the configured acquire timeout (2 s; SQLite's busy timeout is 5 s) is
     // honoured, rather than sqlx's 30 s default, which held a client this long before.
@@ -803,7 +764,7 @@ async fn database_down_at_the_ingress(db: Db) {
         reply.starts_with("451 4.3.0"),
         "the end of DATA is answered 451 4.3.0 while the database is away: {reply:?}"
     );
-    let _ = s.cmd("QUIT").await;
+    let _ = s.command("QUIT").await;
     outage.end().await;
     // The client's retry, after the database is back.
     let tries = send_until_accepted(ingress.smtp, "list@example.org", 2).await;
@@ -853,7 +814,7 @@ async fn relay_down(db: Db) {
         return;
     };
     let redis = TestRedis::start(&dir.path().join("redis")).await;
-    let mut env = Env::new(&dir.path().join("data"), port, Some(&db_handle.url));
+    let mut env = support::env(&dir.path().join("data"), port, Some(&db_handle.url));
     for (k, v) in [
         ("THWONK_REDIS_URL", redis.url()),
         ("THWONK_EGRESS_RETRY_SCHEDULE_MS", "300,600".into()),
@@ -862,9 +823,7 @@ async fn relay_down(db: Db) {
     ] {
         env.vars.push((k.into(), v));
     }
-    let path = dir.path().join("list.js");
-    std::fs::write(&path, LIST_SCRIPT).unwrap();
-    env.ok(&["deploy", "list@example.org", path.to_str().unwrap()]);
+    env.deploy_source("list@example.org", dir.path(), "list.js", LIST_SCRIPT);
     let store = Store::connect(&db_handle.url, 2).await.unwrap();
 
     let ingress = Daemon::start_role(&env, "ingress").await;
@@ -1003,17 +962,17 @@ async fn sigterm_drains(db: Db) {
     let egress = w.start("egress").await;
 
     // Ingress: a message in the middle of DATA when SIGTERM arrives.
-    let mut s = Smtp::open_data(ingress.smtp, "slow@example.org")
+    let mut s = open_data(ingress.smtp, "slow@example.org").await.unwrap();
+    s.write(message("slow@example.org", 1).as_bytes())
         .await
         .unwrap();
-    s.write(&message("slow@example.org", 1)).await.unwrap();
     let smtp = ingress.smtp;
     ingress.sigterm();
     eventually(
         "the ingress to stop accepting",
         Duration::from_secs(5),
         || async {
-            match Smtp::connect(smtp).await {
+            match connect(smtp).await {
                 Err(_) => Some(()),
                 Ok((_, greeting)) if code(&greeting) == 421 => Some(()),
                 Ok(_) => None,
@@ -1021,7 +980,7 @@ async fn sigterm_drains(db: Db) {
         },
     )
     .await;
-    let reply = s.cmd(".").await.unwrap();
+    let reply = s.command(".").await.unwrap();
     assert_eq!(code(&reply), 250, "the DATA in progress completes: {reply}");
     let status = ingress.wait_exit(grace).await.expect("ingress exited");
     assert!(status.success(), "ingress exit status {status}");

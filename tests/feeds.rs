@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{Daemon, Env, Relay, eventually, private_redis, send_mail};
+use support::{Daemon, Relay, eventually, private_redis, send_mail};
 
 const LIST: &str = "list@example.org";
 const ALICE: &str = "alice@members.test";
@@ -17,8 +17,8 @@ const BOB: &str = "bob@members.test";
 async fn once_a_day(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let env = Env::new(dir.path(), relay.addr, database_url);
-    env.ok(&["deploy", LIST, "sandbox-scripts/once-a-day.js"]);
+    let env = support::env(dir.path(), relay.addr, database_url);
+    env.deploy(LIST, "sandbox-scripts/once-a-day.js");
     let daemon = Daemon::start(&env).await;
 
     // Follow the archive with nothing but redis-cli.

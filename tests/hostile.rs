@@ -22,7 +22,7 @@ export function onMessage(msg, thwonk) {
 async fn a_hostile_thwonk_fails_its_own_runs_while_a_good_one_keeps_delivering() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let mut env = Env::new(dir.path(), relay.addr, None);
+    let mut env = support::env(dir.path(), relay.addr, None);
     // Room for the budget (not the clock) to end the endless loop in a debug build; the
     // regex still needs the clock, and holds the evil thwonk for the whole of it.
     env.vars
@@ -31,8 +31,8 @@ async fn a_hostile_thwonk_fails_its_own_runs_while_a_good_one_keeps_delivering()
         .push(("THWONK_RUNNER_CONCURRENCY".into(), "2".into()));
     let evil = dir.path().join("evil.js");
     std::fs::write(&evil, EVIL).unwrap();
-    env.ok(&["deploy", "evil@example.org", evil.to_str().unwrap()]);
-    env.ok(&["deploy", "good@example.org", "sandbox-scripts/echo.js"]);
+    env.deploy("evil@example.org", evil.to_str().unwrap());
+    env.deploy("good@example.org", "sandbox-scripts/echo.js");
     let daemon = Daemon::start(&env).await;
 
     for attack in ["regex", "loop", "memory", "recursion"] {
@@ -111,11 +111,8 @@ async fn a_hostile_thwonk_fails_its_own_runs_while_a_good_one_keeps_delivering()
 
 /// Status and error kind of each run of `address`, oldest first (arrival order).
 fn runs(env: &Env, address: &str) -> Vec<(String, String)> {
-    let out = env.ok(&["runs", address, "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let mut runs: Vec<(String, String)> = v
-        .as_array()
-        .unwrap()
+    let mut runs: Vec<(String, String)> = env
+        .runs(address, None)
         .iter()
         .map(|r| {
             (

@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-use support::{Daemon, Env, Relay, send_mail};
+use support::{Daemon, Relay, send_mail};
 use thwonk_api::client::{self, EventStream, Response};
 
 const SCRIPT: &str = r#"
@@ -35,7 +35,7 @@ async fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &[u8
 async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let env = Env::new(dir.path(), relay.addr, None);
+    let env = support::env(dir.path(), relay.addr, None);
     env.ok(&["user", "add", "dora"]);
     let token = env.ok(&["token", "create", "--user", "dora", "--name", "laptop"]);
     let token = token.trim().to_string();

@@ -4,15 +4,15 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-use support::{Daemon, Env};
+use std::time::Duration;
+use support::Daemon;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_with_a_tls_selfsigned_certificate_and_lettre_as_the_client() {
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     let dir = tempfile::tempdir().unwrap();
-    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    let mut env = support::env(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
     let certs = dir.path().join("tls");
     let printed = env.ok(&[
         "tls-selfsigned",
@@ -38,7 +38,7 @@ async fn starttls_with_a_tls_selfsigned_certificate_and_lettre_as_the_client() {
     env.vars
         .push(("THWONK_SMTP_REQUIRE_TLS".into(), "true".into()));
     let script = support::repo().join("sandbox-scripts/echo.js");
-    env.ok(&["deploy", "echo@example.org", script.to_str().unwrap()]);
+    env.deploy("echo@example.org", script.to_str().unwrap());
     let daemon = Daemon::start(&env).await;
 
     let message = || {
@@ -73,11 +73,11 @@ async fn starttls_with_a_tls_selfsigned_certificate_and_lettre_as_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thwonks_own_reply_sent_back_to_it_is_refused_as_a_loop() {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    let mut env = support::env(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
     // Capture egress: the echo's reply is written to a file instead of sent.
     env.vars.retain(|(k, _)| !k.starts_with("THWONK_EGRESS_"));
     let script = support::repo().join("sandbox-scripts/echo.js");
-    env.ok(&["deploy", "echo@example.org", script.to_str().unwrap()]);
+    env.deploy("echo@example.org", script.to_str().unwrap());
     let daemon = Daemon::start(&env).await;
     support::send_mail(
         daemon.smtp,
@@ -88,24 +88,7 @@ async fn a_thwonks_own_reply_sent_back_to_it_is_refused_as_a_loop() {
     )
     .await;
 
-    let captured = dir.path().join("captured");
-    let start = Instant::now();
-    let eml = loop {
-        let found: Vec<_> = std::fs::read_dir(&captured)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        if let Some(p) = found
-            .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "eml"))
-        {
-            break p.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "nothing captured"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let eml = support::captured_eml(dir.path(), Duration::from_secs(60)).await;
     let reply = std::fs::read(&eml).unwrap();
     assert!(
         reply.starts_with(b"X-Thwonk-Loop: echo@example.org\r\n"),
@@ -115,17 +98,13 @@ async fn a_thwonks_own_reply_sent_back_to_it_is_refused_as_a_loop() {
 
     // The reply comes back to the echo (a misconfigured sender, say): 554 5.4.6, so the
     // echo does not answer its own answer.
-    use lettre::address::Envelope;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(daemon.smtp.port())
-        .build();
-    let envelope = Envelope::new(
-        Some("echo@example.org".parse().unwrap()),
-        vec!["echo@example.org".parse().unwrap()],
-    )
-    .unwrap();
-    let err = transport.send_raw(&envelope, &reply).await.unwrap_err();
+    let mut c = support::SmtpClient::hello(daemon.smtp, "client.test")
+        .await
+        .unwrap();
+    c.cmd("MAIL FROM:<echo@example.org>", "250").await;
+    c.cmd("RCPT TO:<echo@example.org>", "250").await;
+    c.cmd("DATA", "354").await;
+    let err = c.data(&reply).await.unwrap();
     assert!(err.to_string().contains("5.4.6"), "{err}");
     daemon.stop(Duration::from_secs(20)).await;
 }

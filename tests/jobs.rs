@@ -4,14 +4,14 @@
 mod support;
 
 use std::time::Duration;
-use support::{Daemon, Env, Relay, private_redis};
+use support::{Daemon, Relay, private_redis};
 use thwonk_thoonk::JobQueue;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_shows_depths_and_retries_or_drops_stalled_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let env = Env::new(dir.path(), relay.addr, None);
+    let env = support::env(dir.path(), relay.addr, None);
     let daemon = Daemon::start(&env).await;
     let redis = private_redis(dir.path()).await;
     // A queue shared with a worker in another language, say.

@@ -6,13 +6,11 @@
 mod corpus;
 mod support;
 
-use corpus::{Expect, wire};
+use corpus::Expect;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{Daemon, Env, eventually};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use support::{Daemon, Env, SmtpClient, eventually};
 
 const SCRIPT: &str = r#"
 export function onMessage(msg, thwonk) {
@@ -27,69 +25,22 @@ export function onMessage(msg, thwonk) {
 }
 "#;
 
-/// A raw SMTP client: one line-oriented reply reader, exact bytes out.
-struct Smtp {
-    reader: BufReader<TcpStream>,
+/// The kit's SMTP client after the greeting and EHLO.
+async fn connect(addr: SocketAddr) -> SmtpClient {
+    let mut s = SmtpClient::connect(addr).await;
+    s.expect("220").await;
+    s.cmd("EHLO corpus.test", "250").await;
+    s
 }
 
-impl Smtp {
-    async fn connect(addr: SocketAddr) -> Smtp {
-        let mut s = Smtp {
-            reader: BufReader::new(TcpStream::connect(addr).await.unwrap()),
-        };
-        s.expect("220").await;
-        s.cmd("EHLO corpus.test", "250").await;
-        s
-    }
-
-    async fn reply(&mut self) -> String {
-        let mut reply = String::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(60), self.reader.read_line(&mut line))
-                .await
-                .expect("no reply within 60 s")
-                .unwrap();
-            assert!(n > 0, "connection closed; reply so far {reply:?}");
-            reply.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return reply;
-            }
-        }
-    }
-
-    async fn expect(&mut self, prefix: &str) -> String {
-        let r = self.reply().await;
-        assert!(r.starts_with(prefix), "expected {prefix:?}, got {r:?}");
-        r
-    }
-
-    async fn cmd(&mut self, line: &str, prefix: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes()).await;
-        self.expect(prefix).await
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).await.unwrap();
-    }
-
-    /// One transaction with `raw` as the message; the final reply.
-    async fn message(&mut self, rcpt: &str, raw: &[u8]) -> String {
-        self.cmd("MAIL FROM:<sender@example.net>", "250 2.1.0")
-            .await;
-        self.cmd(&format!("RCPT TO:<{rcpt}>"), "250 2.1.5").await;
-        self.cmd("DATA", "354").await;
-        self.send(&wire(raw)).await;
-        self.reply().await
-    }
+/// One transaction with `raw` as the message; the final reply.
+async fn message(s: &mut SmtpClient, rcpt: &str, raw: &[u8]) -> String {
+    s.message("sender@example.net", rcpt, raw).await
 }
 
 /// The runs of `address`, keyed by message id: (status, error, the logged fields).
 fn runs(env: &Env, address: &str) -> HashMap<String, (String, String, serde_json::Value)> {
-    let out = env.ok(&["runs", address, "--json", "--limit", "1000"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v.as_array()
-        .unwrap()
+    env.runs(address, Some(1000))
         .iter()
         .map(|r| {
             let fields = r["logs"]
@@ -114,18 +65,16 @@ fn runs(env: &Env, address: &str) -> HashMap<String, (String, String, serde_json
 async fn every_malformed_message_is_accepted_with_best_effort_fields_or_refused_with_its_code() {
     let dir = tempfile::tempdir().unwrap();
     // The script sends nothing; the relay is never used.
-    let env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
-    let script = dir.path().join("record.js");
-    std::fs::write(&script, SCRIPT).unwrap();
-    env.ok(&["deploy", "corpus@example.org", script.to_str().unwrap()]);
+    let env = support::env(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    env.deploy_source("corpus@example.org", dir.path(), "record.js", SCRIPT);
     let daemon = Daemon::start(&env).await;
 
     let cases = corpus::cases();
-    let mut smtp = Smtp::connect(daemon.smtp).await;
+    let mut smtp = connect(daemon.smtp).await;
     // message id -> case
     let mut accepted = Vec::new();
     for case in &cases {
-        let reply = smtp.message("corpus@example.org", &case.raw).await;
+        let reply = message(&mut smtp, "corpus@example.org", &case.raw).await;
         match &case.expect {
             Expect::Refused(code) => {
                 assert!(reply.starts_with(code), "{}: {reply:?}", case.name);
@@ -183,13 +132,13 @@ async fn every_malformed_message_is_accepted_with_best_effort_fields_or_refused_
     }
 
     // Still serving: a plain message after the corpus goes through and runs.
-    let mut smtp = Smtp::connect(daemon.smtp).await;
-    let reply = smtp
-        .message(
-            "corpus@example.org",
-            b"Subject: after\r\n\r\nstill here\r\n",
-        )
-        .await;
+    let mut smtp = connect(daemon.smtp).await;
+    let reply = message(
+        &mut smtp,
+        "corpus@example.org",
+        b"Subject: after\r\n\r\nstill here\r\n",
+    )
+    .await;
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
     let id = reply.trim_end().rsplit(' ').next().unwrap().to_string();
     eventually("the run after the corpus", Duration::from_secs(60), || {

@@ -7,25 +7,9 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{Daemon, Env, Relay, send_mail};
+use support::{Daemon, Relay, SmtpClient, send_mail};
 use thwonk_thoonk::PrivateRedis;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-/// The metrics address a daemon logged (text or JSON log lines).
-fn metrics_addr(d: &Daemon) -> SocketAddr {
-    for line in d.log() {
-        if !line.contains("metrics listening") {
-            continue;
-        }
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-            return v["fields"]["addr"].as_str().unwrap().parse().unwrap();
-        }
-        if let Some(a) = line.split("addr=").nth(1) {
-            return a.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    }
-    panic!("no 'metrics listening' line in {:#?}", d.log());
-}
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One raw HTTP/1.1 exchange: the status line and the body.
 async fn http(addr: SocketAddr, request: &str) -> (String, String) {
@@ -65,34 +49,15 @@ async fn wait_for_sample(addr: SocketAddr, series: &str, want: f64) -> String {
     }
 }
 
-/// One SMTP reply (to its last line, for multi-line replies): its code.
-async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line).await.unwrap();
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return line.get(..3).unwrap_or("").to_string();
-        }
-    }
-}
-
 /// RCPT to an address with no thwonk: the reply code.
 async fn refused_rcpt(smtp: SocketAddr, rcpt: &str) -> String {
-    let s = tokio::net::TcpStream::connect(smtp).await.unwrap();
-    let (r, mut w) = s.into_split();
-    let mut r = BufReader::new(r);
-    assert_eq!(read_reply(&mut r).await, "220");
-    w.write_all(b"EHLO client.test\r\n").await.unwrap();
-    assert_eq!(read_reply(&mut r).await, "250");
-    w.write_all(b"MAIL FROM:<a@example.net>\r\n").await.unwrap();
-    assert_eq!(read_reply(&mut r).await, "250");
-    w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
-        .await
-        .unwrap();
-    let code = read_reply(&mut r).await;
-    w.write_all(b"QUIT\r\n").await.unwrap();
-    code
+    let mut c = SmtpClient::connect(smtp).await;
+    c.expect("220").await;
+    c.cmd("EHLO client.test", "250").await;
+    c.cmd("MAIL FROM:<a@example.net>", "250").await;
+    let reply = c.command(&format!("RCPT TO:<{rcpt}>")).await.unwrap();
+    c.quit().await;
+    reply.get(..3).unwrap_or("").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,11 +71,11 @@ async fn each_role_serves_metrics_that_move_with_the_mail_and_the_runner_logs_js
     .await
     .unwrap();
     let relay = Relay::start().await;
-    let mut env = Env::new(&dir.path().join("data"), relay.addr, None);
+    let mut env = support::env(&dir.path().join("data"), relay.addr, None);
     env.vars.push(("THWONK_REDIS_URL".into(), redis.url()));
     env.vars
         .push(("THWONK_METRICS_LISTEN".into(), "127.0.0.1:0".into()));
-    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    env.deploy("echo@example.org", "sandbox-scripts/echo.js");
 
     let ingress = Daemon::start_role(&env, "ingress").await;
     let mut json_env = env.clone();
@@ -120,9 +85,9 @@ async fn each_role_serves_metrics_that_move_with_the_mail_and_the_runner_logs_js
     let runner = Daemon::start_role(&json_env, "runner").await;
     let egress = Daemon::start_role(&env, "egress").await;
     let (ingress_m, runner_m, egress_m) = (
-        metrics_addr(&ingress),
-        metrics_addr(&runner),
-        metrics_addr(&egress),
+        ingress.metrics_addr(),
+        runner.metrics_addr(),
+        egress.metrics_addr(),
     );
 
     let before = scrape(ingress_m).await;

@@ -4,7 +4,7 @@ mod support;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
-use support::{Daemon, Env};
+use support::{Daemon, eventually};
 
 /// The next datagram on `socket`, within a few seconds.
 fn next_state(socket: &UnixDatagram) -> String {
@@ -21,7 +21,7 @@ async fn systemd_hears_ready_once_serving_and_stopping_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let notify_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&notify_path).unwrap();
-    let mut env = Env::new(
+    let mut env = support::env(
         &dir.path().join("data"),
         "127.0.0.1:9".parse().unwrap(),
         None,
@@ -49,7 +49,7 @@ async fn systemd_hears_ready_once_serving_and_stopping_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_passes_against_a_running_daemon_and_fails_once_it_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = Env::new(
+    let mut env = support::env(
         &dir.path().join("data"),
         "127.0.0.1:9".parse().unwrap(),
         None,
@@ -82,4 +82,43 @@ async fn probe_passes_against_a_running_daemon_and_fails_once_it_is_gone() {
     let out = env.run(&["probe", "deps"]);
     assert!(!out.status.success(), "probe deps passed with no Redis");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Redis"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ready_file_names_every_address_bound_and_is_removed_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = support::env(
+        &dir.path().join("data"),
+        "127.0.0.1:9".parse().unwrap(),
+        None,
+    );
+    let ready = dir.path().join("ready.json");
+    // A file left by an earlier run is not taken for this one's.
+    std::fs::write(&ready, "stale").unwrap();
+    let mut child = env
+        .command(&["serve", "--ready-file", ready.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let v: serde_json::Value = eventually("the ready file", Duration::from_secs(30), || async {
+        let text = std::fs::read_to_string(&ready).ok()?;
+        serde_json::from_str(&text).ok()
+    })
+    .await;
+    assert_eq!(v["pid"], child.id(), "{v}");
+    // Every address named answers now; what this process does not run is null.
+    let addr = |k: &str| -> std::net::SocketAddr { v[k].as_str().unwrap().parse().unwrap() };
+    tokio::net::TcpStream::connect(addr("smtp")).await.unwrap();
+    tokio::net::TcpStream::connect(addr("http")).await.unwrap();
+    let admin = v["admin_socket"].as_str().unwrap();
+    std::os::unix::net::UnixStream::connect(admin).unwrap();
+    assert!(v["metrics"].is_null(), "{v}");
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(child.wait().unwrap().success());
+    assert!(!ready.exists(), "the ready file goes with the daemon");
 }

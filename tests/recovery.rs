@@ -15,12 +15,7 @@ async fn flushall(redis: &Redis) {
 }
 
 fn run_count(env: &Env, address: &str) -> usize {
-    let out = env.ok(&["runs", address, "--json"]);
-    serde_json::from_str::<serde_json::Value>(&out)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .len()
+    env.runs(address, None).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,11 +30,11 @@ async fn work_lost_by_a_flushed_redis_is_requeued_from_sql() {
     .unwrap();
     let redis = Redis::connect(&server.url()).await.unwrap();
     let relay = Relay::start().await;
-    let mut env = Env::new(&dir.path().join("data"), relay.addr, None);
+    let mut env = support::env(&dir.path().join("data"), relay.addr, None);
     env.vars.push(("THWONK_REDIS_URL".into(), server.url()));
     env.vars
         .push(("THWONK_QUEUES_RECONCILE_INTERVAL_MS".into(), "300".into()));
-    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    env.deploy("echo@example.org", "sandbox-scripts/echo.js");
 
     // Two messages stored and queued, then Redis forgets their jobs.
     let ingress = Daemon::start_role(&env, "ingress").await;
@@ -105,13 +100,13 @@ async fn a_job_whose_consumer_died_holding_it_is_returned_by_the_reaper() {
     .unwrap();
     let redis = Redis::connect(&server.url()).await.unwrap();
     let relay = Relay::start().await;
-    let mut env = Env::new(&dir.path().join("data"), relay.addr, None);
+    let mut env = support::env(&dir.path().join("data"), relay.addr, None);
     env.vars.push(("THWONK_REDIS_URL".into(), server.url()));
     env.vars
         .push(("THWONK_QUEUES_VISIBILITY_MS".into(), "1000".into()));
     env.vars
         .push(("THWONK_QUEUES_REAPER_INTERVAL_MS".into(), "200".into()));
-    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    env.deploy("echo@example.org", "sandbox-scripts/echo.js");
 
     let ingress = Daemon::start_role(&env, "ingress").await;
     send_mail(

@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{Daemon, Env, Relay, send_mail};
+use support::{Daemon, Relay, send_mail};
 use thwonk_thoonk::PrivateRedis;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,9 +18,9 @@ async fn ingress_runner_and_egress_as_separate_processes_deliver_a_reply() {
     .await
     .unwrap();
     let relay = Relay::start().await;
-    let mut env = Env::new(&dir.path().join("data"), relay.addr, None);
+    let mut env = support::env(&dir.path().join("data"), relay.addr, None);
     env.vars.push(("THWONK_REDIS_URL".into(), redis.url()));
-    env.ok(&["deploy", "echo@example.org", "sandbox-scripts/echo.js"]);
+    env.deploy("echo@example.org", "sandbox-scripts/echo.js");
 
     let ingress = Daemon::start_role(&env, "ingress").await;
     let runner = Daemon::start_role(&env, "runner").await;

@@ -14,7 +14,7 @@ fn env(dir: &tempfile::TempDir) -> Env {
 
 fn env_with_deadline(dir: &tempfile::TempDir, wall_clock_ms: u64) -> Env {
     // No daemon runs here; the relay address is never used.
-    let mut env = Env::new(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
+    let mut env = support::env(dir.path(), "127.0.0.1:9".parse().unwrap(), None);
     // Big enough that Boa's parser, not the size check, meets the scripts below.
     env.vars
         .push(("THWONK_LIMITS_SCRIPT_MAX_BYTES".into(), "1048576".into()));

@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{Daemon, Env, Relay, eventually, private_redis, send_mail};
+use support::{Daemon, Relay, eventually, private_redis, send_mail};
 
 const LIST: &str = "daily@example.org";
 const ALICE: &str = "alice@members.test";
@@ -23,8 +23,8 @@ async fn zscore(redis: &thwonk_thoonk::Redis, key: &str, member: &str) -> Option
 async fn must_post_daily(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let env = Env::new(dir.path(), relay.addr, database_url);
-    let out = env.ok(&["deploy", LIST, "sandbox-scripts/must-post-daily.js"]);
+    let env = support::env(dir.path(), relay.addr, database_url);
+    let out = env.deploy(LIST, "sandbox-scripts/must-post-daily.js");
     assert!(out.contains("version 1"), "{out}");
     let listed = env.ok(&["list"]);
     assert!(listed.contains("schedule 0 0 * * *"), "{listed}");
@@ -120,8 +120,7 @@ async fn must_post_daily(database_url: Option<&str>) {
         .filter(|m| m.parsed().subject.contains("unsubscribed"))
         .count();
     assert_eq!(notices, 1, "the tick fired once");
-    let runs = env.ok(&["runs", LIST, "--json"]);
-    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs).unwrap();
+    let runs = env.runs(LIST, None);
     let ticks: Vec<_> = runs.iter().filter(|r| r["trigger"] == "schedule").collect();
     assert_eq!(ticks.len(), 1, "{runs:#?}");
     assert_eq!(ticks[0]["status"], "ok", "{:#?}", ticks[0]);

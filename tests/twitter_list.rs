@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{Daemon, Env, Relay, send_mail};
+use support::{Daemon, Relay, send_mail};
 
 const LIST: &str = "list@example.org";
 const MEMBERS: [&str; 3] = [
@@ -16,9 +16,9 @@ const MEMBERS: [&str; 3] = [
 async fn twitter_list_end_to_end(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let env = Env::new(dir.path(), relay.addr, database_url);
+    let env = support::env(dir.path(), relay.addr, database_url);
 
-    let out = env.ok(&["deploy", LIST, "sandbox-scripts/twitter-list.js"]);
+    let out = env.deploy(LIST, "sandbox-scripts/twitter-list.js");
     assert!(out.contains("deployed list@example.org version 1"), "{out}");
 
     let daemon = Daemon::start(&env).await;

@@ -26,7 +26,7 @@ pub enum Expect {
 #[derive(Debug, Clone)]
 pub struct Case {
     pub name: &'static str,
-    /// The message as meant (not dot-stuffed; [`wire`] does that).
+    /// The message as meant (not dot-stuffed; the test kit's `smtp::dot_stuff` does that).
     pub raw: Vec<u8>,
     pub expect: Expect,
 }
@@ -41,27 +41,6 @@ fn accepted(
         text_has,
         sender,
     }
-}
-
-/// The DATA bytes for `raw`: dot-stuffed, CRLF before the terminator if it lacks one, and the
-/// terminator.
-pub fn wire(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 50 + 8);
-    let mut at_line_start = true;
-    for &b in raw {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        // Only CRLF ends a line for the ingress (bare LF is content), but stuffing after any
-        // LF is harmless for this corpus: no case has a dot after a bare LF.
-        at_line_start = b == b'\n';
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 /// Every case.

@@ -5,10 +5,10 @@ mod support;
 
 use std::time::Duration;
 use support::plan::{planned, statuses};
-use support::smtp_sink::{Behaviour, Sink};
 use thwonk_egress::mx::{MxPolicy, MxTransport};
 use thwonk_egress::{Outgoing, Transport};
 use thwonk_store::RowOutcome;
+use thwonk_testkit::scripted::{Behaviour, Sink};
 
 fn transport(port: u16) -> MxTransport {
     MxTransport::new("egress.test", Duration::from_secs(5), MxPolicy::default())

@@ -5,10 +5,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::plan::{planned, statuses};
-use support::smtp_sink::{Behaviour, Sink};
 use thwonk_egress::relay::RelayTransport;
 use thwonk_egress::{Class, DeliveryReport, Failure, Outgoing, Transport, classify};
 use thwonk_store::RowOutcome;
+use thwonk_testkit::scripted::{Behaviour, Sink};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 

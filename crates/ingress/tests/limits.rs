@@ -60,7 +60,7 @@ async fn a_client_over_its_per_ip_limit_gets_421_4_7_0_at_connect() {
     let server = start(cfg).await;
     let mut first = server.hello().await;
     let _second = server.hello().await;
-    let mut third = Client::connect(server.addr).await;
+    let mut third = server.connect().await;
     third.expect("421 4.7.0").await;
     third.expect_closed().await;
 
@@ -69,7 +69,7 @@ async fn a_client_over_its_per_ip_limit_gets_421_4_7_0_at_connect() {
     first.expect_closed().await;
     let start = std::time::Instant::now();
     loop {
-        let mut c = Client::connect(server.addr).await;
+        let mut c = server.connect().await;
         let greeting = c.reply().await;
         if greeting.starts_with("220 ") {
             break;
@@ -236,7 +236,7 @@ async fn a_loop_field_in_the_body_is_not_a_loop() {
 #[tokio::test]
 async fn the_server_survives_garbage_and_keeps_serving() {
     let server: TestServer = start(config()).await;
-    let mut c = Client::connect(server.addr).await;
+    let mut c = server.connect().await;
     c.expect("220").await;
     c.send_bytes(b"\x00\xff\xfe\r\n\x16\x03\x01\x02\x00\x01\x00\r\n")
         .await;

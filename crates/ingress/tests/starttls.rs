@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use support::{Client, TestServer, config, start};
 use thwonk_core::config::SmtpConfig;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use thwonk_testkit::SmtpClient;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -45,93 +45,27 @@ fn connector(cert_pem: &str) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-/// A line client over TLS.
-struct TlsClient {
-    stream: BufReader<TlsStream<TcpStream>>,
-}
-
-impl TlsClient {
-    async fn send(&mut self, text: &str) {
-        self.stream
-            .get_mut()
-            .write_all(text.as_bytes())
-            .await
-            .unwrap();
-        self.stream.get_mut().flush().await.unwrap();
-    }
-
-    async fn reply(&mut self) -> String {
-        let mut reply = String::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                self.stream.read_line(&mut line),
-            )
-            .await
-            .expect("no reply in time")
-            .unwrap();
-            assert!(n > 0, "closed; so far {reply:?}");
-            reply.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return reply;
-            }
-        }
-    }
-
-    async fn cmd(&mut self, line: &str, prefix: &str) -> String {
-        self.send(&format!("{line}\r\n")).await;
-        let r = self.reply().await;
-        assert!(
-            r.starts_with(prefix),
-            "{line}: expected {prefix:?}, got {r:?}"
-        );
-        r
-    }
-}
+/// The kit's SMTP client, over TLS.
+type TlsClient = SmtpClient<TlsStream<TcpStream>>;
 
 /// EHLO and STARTTLS on a plain connection (with `behind` sent in the same write right after
 /// STARTTLS), read the 220, and shake hands.
 async fn upgrade(server: &TestServer, cert_pem: &str, behind: &str) -> TlsClient {
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    let mut greeting = BufReader::new(&mut tcp);
-    let mut lines = String::new();
-    greeting.read_line(&mut lines).await.unwrap();
-    assert!(lines.starts_with("220 "), "{lines}");
-    drop(greeting);
-    tcp.write_all(b"EHLO client.test\r\n").await.unwrap();
-    let mut reader = BufReader::new(&mut tcp);
-    let mut ehlo = String::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).await.unwrap();
-        ehlo.push_str(&line);
-        if line.as_bytes().get(3) != Some(&b'-') {
-            break;
-        }
-    }
+    let mut c = server.connect().await;
+    let greeting = c.reply().await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let ehlo = c.cmd("EHLO client.test", "250").await;
     assert!(ehlo.contains("250-STARTTLS\r\n") || ehlo.contains("250 STARTTLS\r\n"));
-    drop(reader);
-    tcp.write_all(format!("STARTTLS\r\n{behind}").as_bytes())
-        .await
-        .unwrap();
-    // Read exactly the 220 line, byte by byte, so nothing of the handshake is consumed.
-    let mut ready = Vec::new();
-    while !ready.ends_with(b"\r\n") {
-        let mut b = [0u8; 1];
-        tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut b)
-            .await
-            .unwrap();
-        ready.push(b[0]);
-    }
-    assert!(ready.starts_with(b"220 2.0.0 "), "{ready:?}");
+    c.send(&format!("STARTTLS\r\n{behind}")).await;
+    let ready = c.reply().await;
+    assert!(ready.starts_with("220 2.0.0 "), "{ready:?}");
+    // Nothing of the handshake may have been read with the 220.
+    let tcp = c.into_stream().expect("nothing after the 220");
     let tls = connector(cert_pem)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .expect("TLS handshake");
-    TlsClient {
-        stream: BufReader::new(tls),
-    }
+    SmtpClient::over(tls).reply_timeout(std::time::Duration::from_secs(10))
 }
 
 #[tokio::test]

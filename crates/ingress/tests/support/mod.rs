@@ -1,5 +1,5 @@
-//! Test support: a server on 127.0.0.1 port 0 with an in-memory sink, and a raw-socket
-//! client so that each test reads like an SMTP transcript.
+//! Test support: a server on 127.0.0.1 port 0 with an in-memory sink; the test kit's SMTP
+//! client (`thwonk_testkit::SmtpClient`) makes each test read like an SMTP transcript.
 
 #![allow(dead_code)]
 
@@ -10,9 +10,7 @@ use std::time::Duration;
 use thwonk_core::Address;
 use thwonk_core::config::SmtpConfig;
 use thwonk_ingress::{DeliverError, Envelope, MailSink, RcptVerdict};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use thwonk_testkit::SmtpClient;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -124,9 +122,16 @@ pub async fn start(config: SmtpConfig) -> TestServer {
 }
 
 impl TestServer {
+    /// A connected client that has read nothing yet.
+    pub async fn connect(&self) -> Client {
+        SmtpClient::connect(self.addr)
+            .await
+            .reply_timeout(REPLY_WAIT)
+    }
+
     /// A client that has read the greeting.
     pub async fn client(&self) -> Client {
-        let mut c = Client::connect(self.addr).await;
+        let mut c = self.connect().await;
         c.expect("220 mx.test ESMTP Thwonk").await;
         c
     }
@@ -140,87 +145,5 @@ impl TestServer {
     }
 }
 
-/// A raw SMTP client over TCP.
-pub struct Client {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-}
-
-impl Client {
-    pub async fn connect(addr: SocketAddr) -> Client {
-        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
-        Client {
-            reader: BufReader::new(r),
-            writer: w,
-        }
-    }
-
-    /// Write bytes exactly as given (one write).
-    pub async fn send(&mut self, text: &str) {
-        self.send_bytes(text.as_bytes()).await;
-    }
-
-    pub async fn send_bytes(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.unwrap();
-    }
-
-    /// The next reply, all its lines, each with its CRLF.
-    pub async fn reply(&mut self) -> String {
-        tokio::time::timeout(REPLY_WAIT, async {
-            let mut reply = String::new();
-            loop {
-                let mut line = String::new();
-                let n = self.reader.read_line(&mut line).await.unwrap();
-                assert!(n > 0, "connection closed; reply so far: {reply:?}");
-                assert!(line.ends_with("\r\n"), "reply line without CRLF: {line:?}");
-                reply.push_str(&line);
-                // The last line of a reply has a space (or nothing) after the code.
-                if line.as_bytes().get(3) != Some(&b'-') {
-                    return reply;
-                }
-            }
-        })
-        .await
-        .expect("no reply in time")
-    }
-
-    /// The next reply, which must start with `prefix`.
-    pub async fn expect(&mut self, prefix: &str) -> String {
-        let reply = self.reply().await;
-        assert!(
-            reply.starts_with(prefix),
-            "expected a reply starting with {prefix:?}, got {reply:?}"
-        );
-        reply
-    }
-
-    /// Send one command line (CRLF added) and expect a reply starting with `prefix`.
-    pub async fn cmd(&mut self, line: &str, prefix: &str) -> String {
-        self.send(&format!("{line}\r\n")).await;
-        self.expect(prefix).await
-    }
-
-    /// Everything the server sends until it closes the connection.
-    pub async fn read_to_close(&mut self) -> Vec<u8> {
-        let mut rest = Vec::new();
-        tokio::time::timeout(REPLY_WAIT, self.reader.read_to_end(&mut rest))
-            .await
-            .expect("connection not closed in time")
-            .ok();
-        rest
-    }
-
-    /// The server closed the connection (after any replies still unread, which must be none).
-    pub async fn expect_closed(&mut self) {
-        let mut rest = Vec::new();
-        tokio::time::timeout(REPLY_WAIT, self.reader.read_to_end(&mut rest))
-            .await
-            .expect("connection not closed in time")
-            .ok();
-        assert!(
-            rest.is_empty(),
-            "unexpected data: {:?}",
-            String::from_utf8_lossy(&rest)
-        );
-    }
-}
+/// The kit's raw SMTP client over TCP.
+pub type Client = SmtpClient;

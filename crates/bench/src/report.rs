@@ -1,9 +1,9 @@
 //! The figures of one bench run, with each one's ratio to the bare-sink baseline, as text or
 //! JSON.
 
-use super::daemon::PeakRss;
-use super::sink::Arrival;
-use super::{BenchArgs, Loaded};
+use crate::arrivals::Arrival;
+use crate::load::{BenchArgs, Loaded};
+use crate::rss::PeakRss;
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;

@@ -1,6 +1,8 @@
-//! A tiny SMTP sink on 127.0.0.1:0. It records each transaction's MAIL FROM, RCPT TO and DATA
-//! and answers RCPT and DATA with the codes it is told to; in silent mode it accepts the
-//! connection and never says a word (for timeout tests).
+//! A scripted SMTP server on 127.0.0.1:0 for the egress's failure cases. It records each
+//! transaction's MAIL FROM, RCPT TO and DATA exactly as sent on the wire and answers RCPT and
+//! DATA with the codes it is told to; in silent mode it accepts the connection and never says
+//! a word (for timeout tests). Unlike the [`crate::relay`], it is no real SMTP server: it
+//! exists to misbehave on purpose.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,43 +1,19 @@
-//! `thwonk bench`: the end-to-end load tool.
-//!
-//! In one run it measures a baseline and the daemon under the same SMTP load:
-//!
-//! 1. **Baseline**: N sessions × M messages against a bare SMTP sink — Thwonk's own ingress
-//!    protocol code over a sink that does no work — in this process, always as fast as it
-//!    answers (also with `--rate`: it is the capacity the figures are divided by).
-//! 2. **Daemon**: `thwonk serve` from this executable as a child (temp data directory, its
-//!    private Redis, SQLite unless `--database-url`), egress in relay mode to a recording
-//!    SMTP sink in this process. The script is deployed, `--members` addresses subscribe
-//!    (twitter-list.js's "subscribe"), then the same N × M load is sent from one more member.
-//!    Each message's subject carries a unique token that the script copies into the mail it
-//!    sends, so each arrival at the sink is matched to the `250` of the message that caused it.
-//!
-//! Figures: ingress acceptance rate (250s per second), end-to-end delivered messages per
-//! second (recipients arrived at the sink ÷ time from the first send to the last arrival),
-//! runs per second, latency from `250` to arrival (p50, p99, max), peak RSS (`VmHWM`) of the
-//! daemon alone and of its whole process tree (private Redis, sandbox workers). Ratios are
-//! to the bare sink's acceptance rate and its transaction latency (MAIL written → 250).
-//!
-//! - `client`: the pipelined SMTP client the load uses.
-//! - `sink`: the bare and the recording SMTP sinks.
-//! - `daemon`: the daemon as a child process, and peak RSS from `/proc`.
-//! - `report`: the figures, as text or JSON.
+//! One bench run: the baseline load against the bare sink, then the daemon (started from
+//! the `thwonk` binary) relaying to the recording sink under the same load.
 
-mod client;
-mod daemon;
-mod report;
-mod sink;
-
-use anyhow::{Context, Result, bail};
-use client::{Outcome, Session};
-use daemon::{Daemon, DaemonEnv, PeakRss};
-use report::Report;
-use sink::{RunningSink, SinkKind, TOKEN_PREFIX};
+use crate::arrivals::{self, TOKEN_PREFIX};
+use crate::report::Report;
+use crate::rss::PeakRss;
+use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use thwonk_testkit::daemon::{Daemon, DaemonOptions, Env, Inherit, daemon_vars};
+use thwonk_testkit::relay::Relay;
+use thwonk_testkit::smtp::SmtpClient;
 
 /// The rules domain and address the bench deploys to.
 const DOMAIN: &str = "bench.test";
@@ -46,6 +22,10 @@ const POSTER: &str = "poster@senders.test";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
+    /// The `thwonk` binary that runs the daemon (default: `thwonk` next to this executable,
+    /// e.g. target/release/thwonk).
+    #[arg(long, value_name = "PATH")]
+    pub thwonk: Option<PathBuf>,
     /// The rule script to deploy.
     #[arg(long, default_value = "sandbox-scripts/twitter-list.js")]
     pub script: PathBuf,
@@ -94,9 +74,10 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
     let per_message =
         args.deliveries_per_message
             .unwrap_or(if args.members == 0 { 1 } else { args.members });
+    let thwonk = thwonk_binary(&args)?;
 
     // 1. The baseline: the same load against an SMTP server that does no work.
-    let bare = RunningSink::start(SinkKind::Bare).await?;
+    let bare = arrivals::bare().await?;
     // Always as fast as the sink answers, also with --rate: the baseline is the capacity the
     // daemon's figures are divided by.
     let baseline = load(bare.addr, &args, None, "b").await?;
@@ -108,29 +89,35 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
     );
 
     // 2. The daemon, relaying to a recording sink.
-    let relay = RunningSink::start(SinkKind::Recording).await?;
+    let (relay, token_recipients) = arrivals::recording().await?;
     let data = tempfile_dir()?;
-    let env = DaemonEnv::new(
+    let env = daemon_env(
+        thwonk,
         data.path(),
         relay.addr,
-        DOMAIN,
         &args.log,
         args.database_url.as_deref(),
     );
-    env.run(&["deploy", LIST, &script.display().to_string()])
-        .await?;
-    let daemon = Daemon::start(&env).await?;
+    env.try_ok(&["deploy", LIST, &script.display().to_string()])
+        .map_err(|e| anyhow!(e))?;
+    let options = DaemonOptions {
+        ready_timeout: Duration::from_secs(60),
+        echo_log: false,
+    };
+    let daemon = Daemon::spawn(&env, "serve", &options)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let pid = daemon.pid();
     let mut rss = PeakRss::default();
-    rss.sample(daemon.pid);
+    rss.sample(pid);
 
     subscribe(daemon.smtp, &args, &relay).await?;
     eprintln!(
-        "bench: daemon pid {}; {} members subscribed; loading",
-        daemon.pid, args.members
+        "bench: daemon pid {pid}; {} members subscribed; loading",
+        args.members
     );
 
     let sampler = {
-        let pid = daemon.pid;
         let stop = tokio_util::sync::CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(async move {
@@ -151,19 +138,23 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
     let loaded = load(daemon.smtp, &args, args.rate, "d").await?;
     let expected = loaded.accepted.len() * per_message;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    while relay.sink.token_recipients() < expected && Instant::now() < deadline {
+    while token_recipients.load(Ordering::Acquire) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     sampler.0.cancel();
     let sampled = sampler.1.await.context("the RSS sampler failed")?;
     rss.root_kib = rss.root_kib.max(sampled.root_kib);
     rss.descendants = sampled.descendants;
-    let problems = daemon
-        .problems
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let stopped = daemon.stop(Duration::from_secs(30)).await;
+    // Log lines at WARN or ERROR.
+    let problems: Vec<String> = daemon
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    let stopped = daemon
+        .try_stop(Duration::from_secs(30))
+        .await
+        .map_err(|e| anyhow!(e));
 
     let report = Report::new(
         &args,
@@ -171,7 +162,7 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
         per_message,
         &baseline,
         &loaded,
-        &relay.sink.arrivals(),
+        &arrivals::arrivals(&relay),
         &rss,
         problems,
     );
@@ -189,6 +180,42 @@ pub async fn bench(args: BenchArgs) -> Result<std::process::ExitCode> {
     })
 }
 
+/// `--thwonk`, or `thwonk` next to this executable.
+fn thwonk_binary(args: &BenchArgs) -> Result<PathBuf> {
+    let path = match &args.thwonk {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .context("cannot find this executable")?
+            .with_file_name("thwonk"),
+    };
+    if !path.is_file() {
+        bail!(
+            "no thwonk binary at {} (build it with `cargo build --release`, or say where it is \
+             with --thwonk)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Settings the bench sets itself; the caller's other `THWONK_*` variables pass through, so
+/// `THWONK_RUNNER_CONCURRENCY=8 thwonk-bench` benchmarks that setting.
+fn daemon_env(
+    thwonk: PathBuf,
+    data_dir: &std::path::Path,
+    relay: SocketAddr,
+    log: &str,
+    database_url: Option<&str>,
+) -> Env {
+    let vars = daemon_vars(data_dir, relay, DOMAIN, log, database_url);
+    Env {
+        program: thwonk,
+        vars,
+        cwd: std::env::current_dir().unwrap_or_else(|_| ".".into()),
+        inherit: Inherit::Unset,
+    }
+}
+
 fn tempfile_dir() -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("thwonk-bench-")
@@ -197,27 +224,27 @@ fn tempfile_dir() -> Result<tempfile::TempDir> {
 }
 
 /// Subscribe `--members` addresses and the poster; wait for their confirmations.
-async fn subscribe(smtp: SocketAddr, args: &BenchArgs, relay: &RunningSink) -> Result<()> {
+async fn subscribe(smtp: SocketAddr, args: &BenchArgs, relay: &Relay) -> Result<()> {
     if args.members == 0 {
         return Ok(());
     }
-    let mut session = Session::open(smtp).await?;
+    let mut session = open(smtp).await?;
     let mut subscribers: Vec<String> = (0..args.members).map(member).collect();
     subscribers.push(POSTER.to_string());
     for s in &subscribers {
         let body = message(s, "subscribe", "please add me");
-        match session.send(s, LIST, &body).await? {
+        match send(&mut session, s, LIST, &body).await? {
             Outcome::Accepted(_) => {}
             Outcome::Refused(code) => bail!("subscribing {s} was refused with {code}"),
         }
     }
-    session.close().await;
+    session.quit().await;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    while relay.sink.arrivals().len() < subscribers.len() {
+    while relay.count() < subscribers.len() {
         if Instant::now() > deadline {
             bail!(
                 "only {} of {} subscription confirmations arrived",
-                relay.sink.arrivals().len(),
+                relay.count(),
                 subscribers.len()
             );
         }
@@ -283,7 +310,7 @@ async fn load(addr: SocketAddr, args: &BenchArgs, rate: Option<f64>, tag: &str) 
         );
         sessions.spawn(async move {
             let mut out = Vec::with_capacity(m);
-            let mut session = Session::open(addr).await?;
+            let mut session = open(addr).await?;
             for i in 0..m {
                 if let Some(rate) = rate {
                     // Message number i·N+s of the whole load is due at (i·N+s)/rate.
@@ -293,10 +320,10 @@ async fn load(addr: SocketAddr, args: &BenchArgs, rate: Option<f64>, tag: &str) 
                 let token = format!("{tag}{s}-{i}");
                 let body = message(POSTER, &format!("{TOKEN_PREFIX}{token}"), &text);
                 let sent = Instant::now();
-                let outcome = session.send(POSTER, LIST, &body).await?;
+                let outcome = send(&mut session, POSTER, LIST, &body).await?;
                 out.push((token, sent, outcome));
             }
-            session.close().await;
+            session.quit().await;
             anyhow::Ok(out)
         });
     }
@@ -318,4 +345,47 @@ async fn load(addr: SocketAddr, args: &BenchArgs, rate: Option<f64>, tag: &str) 
         }
     }
     Ok(loaded)
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `250` after the body, at this instant.
+    Accepted(Instant),
+    /// Refused (any other reply at MAIL, RCPT, DATA or after the body); the code.
+    Refused(u16),
+}
+
+/// One load session: connected, greeted, EHLO said.
+async fn open(addr: SocketAddr) -> Result<SmtpClient> {
+    let session = async {
+        let mut c = SmtpClient::try_connect(addr).await?.nodelay()?;
+        c.greet("load.bench.test").await?;
+        std::io::Result::Ok(c)
+    };
+    session
+        .await
+        .with_context(|| format!("SMTP session to {addr}"))
+}
+
+/// Send one message as MAIL, RCPT and DATA in one write (PIPELINING), then the body; `body`
+/// is the whole message (headers and body, CRLF line ends), sent followed by an empty line.
+async fn send(session: &mut SmtpClient, from: &str, to: &str, body: &[u8]) -> Result<Outcome> {
+    let [mail, rcpt, data] = session.pipelined(from, to).await?;
+    if data != 354 {
+        // The server refused the transaction somewhere; it is reset by the failed DATA.
+        let code = [mail, rcpt, data]
+            .into_iter()
+            .find(|c| *c != 250 && *c != 354)
+            .unwrap_or(data);
+        return Ok(Outcome::Refused(code));
+    }
+    let mut payload = Vec::with_capacity(body.len() + 2);
+    payload.extend_from_slice(body);
+    payload.extend_from_slice(b"\r\n");
+    let reply = session.data(&payload).await?;
+    Ok(match thwonk_testkit::smtp::code(&reply) {
+        250 => Outcome::Accepted(Instant::now()),
+        code => Outcome::Refused(code),
+    })
 }

@@ -1,13 +1,29 @@
-//! `thwonk bench` end to end with a tiny load: the report is complete and its counts match
+//! `thwonk-bench` end to end with a tiny load: the report is complete and its counts match
 //! what was sent (no timing is asserted: performance belongs in BENCHMARKS.md).
+//!
+//! The daemon is the workspace's `thwonk` binary, found where the tool looks by default:
+//! next to `thwonk-bench` in the target directory. `cargo test --workspace` builds it; alone,
+//! `cargo test -p thwonk-bench -p thwonk` does.
 
-mod support;
-
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_thwonk-bench");
+
+/// The repository root (for `sandbox-scripts/`).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 #[test]
 fn bench_reports_every_message_accepted_and_every_delivery_matched() {
-    let mut cmd = Command::new(support::THWONK);
+    let thwonk = Path::new(BENCH).with_file_name("thwonk");
+    assert!(
+        thwonk.is_file(),
+        "{} is missing: build the thwonk binary too (cargo test -p thwonk-bench -p thwonk)",
+        thwonk.display()
+    );
+    let mut cmd = Command::new(BENCH);
     for (k, _) in std::env::vars() {
         if k.starts_with("THWONK_") {
             cmd.env_remove(k);
@@ -15,7 +31,6 @@ fn bench_reports_every_message_accepted_and_every_delivery_matched() {
     }
     let out = cmd
         .args([
-            "bench",
             "--sessions",
             "2",
             "--messages",
@@ -26,11 +41,11 @@ fn bench_reports_every_message_accepted_and_every_delivery_matched() {
             "60",
             "--json",
         ])
-        .current_dir(support::repo())
+        .current_dir(repo())
         .output()
-        .expect("run thwonk bench");
+        .expect("run thwonk-bench");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "thwonk bench failed: {stderr}");
+    assert!(out.status.success(), "thwonk-bench failed: {stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
 
