@@ -5,7 +5,6 @@ use crate::capture::CaptureTransport;
 use crate::mx::{MxPolicy, MxTransport};
 use crate::relay::RelayTransport;
 use crate::transport::{DeliveryReport, Outgoing, Transport};
-use std::time::Duration;
 use thwonk_core::config::{Config, EgressMode};
 
 /// One of the three delivery modes.
