@@ -19,13 +19,13 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter as CounterValue;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram as HistogramValue;
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::registry::Registry;
 
 use crate::config::EgressMode;
@@ -170,8 +170,7 @@ pub fn render_gauge(
         }
         encode_one(out, name, help, family);
     } else {
-        let family =
-            Family::<Vec<(String, String)>, Gauge<f64, AtomicU64>>::default();
+        let family = Family::<Vec<(String, String)>, Gauge<f64, AtomicU64>>::default();
         for (values, v) in samples {
             family.get_or_create(&label_set(values)).set(*v);
         }
@@ -207,12 +206,8 @@ where
     M: EncodeMetric + std::fmt::Debug + Send + Sync + 'static,
 {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let metric = encoder.encode_descriptor(
-            &self.name,
-            &self.help,
-            None,
-            self.metric.metric_type(),
-        )?;
+        let metric =
+            encoder.encode_descriptor(&self.name, &self.help, None, self.metric.metric_type())?;
         self.metric.encode(metric)
     }
 }

@@ -154,7 +154,7 @@ impl<T: Transport> Taker<T> {
             if let Err(e) = self.handle(&job).await {
                 tracing::error!(job = %job.id, error = %e, "outbound job not recorded; released for a later try");
                 let due = now_ms()
-                    .saturating_add(millis(next_delay(0, &self.config.egress.retry_schedule())));
+                    .saturating_add(millis(next_delay(0, self.config.egress.retry_schedule())));
                 if let Err(e) = self.queue.retry_at(&job.id, due, &e.to_string()).await {
                     // Still claimed: the queue hands stalled jobs out again.
                     tracing::error!(job = %job.id, error = %e, "cannot release outbound job");
@@ -235,7 +235,7 @@ impl<T: Transport> Taker<T> {
             attempts,
             attempt::Retry {
                 max_attempts: egress.max_attempts,
-                schedule: &egress.retry_schedule(),
+                schedule: egress.retry_schedule(),
             },
             now,
         );
