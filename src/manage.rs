@@ -395,7 +395,5 @@ fn first_to(headers: &[(String, String)]) -> Option<Address> {
 }
 
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
+    thwonk_core::time::rfc3339_seconds(ms)
 }

@@ -7,9 +7,11 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use thwonk_core::run::{Cost, ErrorKind, FeedOp, FileInfo, LogLine, RunError, RunOutcome, RunStatus};
-use thwonk_core::status::{ThwonkStatus, TriggerKind};
+use thwonk_core::run::{
+    Cost, ErrorKind, FeedOp, FileInfo, LogLine, RunError, RunOutcome, RunStatus,
+};
 use thwonk_core::run::{SendRequest, VfsOp};
+use thwonk_core::status::{ThwonkStatus, TriggerKind};
 use thwonk_sandbox::ScriptKind;
 use thwonk_store::{RunRecord, ScriptVersion, Thwonk};
 

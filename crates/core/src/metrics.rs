@@ -4,7 +4,7 @@
 //! Every metric of Thwonk is a `static` here, so this file is the list of them (docs/
 //! operations.md repeats it for operators). Roles count with one line at their decision
 //! points (`metrics::RUNS.inc(&["message", "ok", ""])`); [`render`] writes them all, and
-//! `thwonk_runner::metrics::render_all` adds the queue depths it reads from Redis at scrape
+//! `thwonk_control::metrics::render_all` adds the queue depths it reads from Redis at scrape
 //! time ([`render_gauge`]).
 //!
 //! - [`Counter`]: a monotonic count per label values (label sets are small and known: an

@@ -116,9 +116,7 @@ pub async fn execute(
             (Trigger::Message(view), Some(msg.raw.as_slice()))
         }
         RunTrigger::Tick { schedule, at_ms } => {
-            let at = chrono::DateTime::from_timestamp_millis(at_ms)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let at = thwonk_core::time::rfc3339_millis(at_ms);
             let schedule = schedule.to_string();
             // No incoming message: a forward has nothing to forward (composing it fails the run).
             (Trigger::Schedule { at, schedule }, None)

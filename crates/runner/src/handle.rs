@@ -77,7 +77,9 @@ async fn schedule_tick(
         q.inbound.finish(&job.id, Some("no such thwonk")).await?;
         return Ok(());
     };
-    if thwonk.status != ThwonkStatus::Active || st.store.schedule_tick_ran(&thwonk.id, tick.at_ms).await? {
+    if thwonk.status != ThwonkStatus::Active
+        || st.store.schedule_tick_ran(&thwonk.id, tick.at_ms).await?
+    {
         q.inbound.finish(&job.id, Some("nothing to run")).await?;
         return Ok(());
     }

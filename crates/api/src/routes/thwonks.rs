@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use thwonk_core::status::ThwonkStatus;
 use thwonk_control::deploy::{drop_schedule, register_schedule};
 use thwonk_control::views::{ThwonkDetailView, ThwonkListView, ThwonkView};
+use thwonk_core::status::ThwonkStatus;
 
 use super::{address, visible_thwonk};
 use crate::ApiState;
