@@ -189,7 +189,7 @@ impl InvokeOutcome {
     pub fn of_record(run: &RunRecord) -> InvokeOutcome {
         InvokeOutcome {
             run_id: run.id.clone(),
-            status: run.status.clone(),
+            status: run.status,
             value: None,
             error: run.error_kind.as_ref().map(|kind| RunError {
                 kind: *kind,

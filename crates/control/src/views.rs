@@ -36,7 +36,7 @@ impl From<&Thwonk> for ThwonkView {
         ThwonkView {
             id: t.id.clone(),
             address: t.address.to_string(),
-            status: t.status.clone(),
+            status: t.status,
             active_version: t.active_version,
             schedule: t.schedule.clone(),
             created_at_ms: t.created_at_ms,
@@ -164,9 +164,9 @@ impl From<&RunRecord> for RunView {
         RunView {
             id: r.id.clone(),
             message_id: r.message_id.clone(),
-            trigger: r.trigger.clone(),
+            trigger: r.trigger,
             script_version: r.script_version,
-            status: r.status.clone(),
+            status: r.status,
             error: r.error_kind.as_ref().map(|kind| RunErrorView {
                 kind: *kind,
                 message: r.error_message.clone(),
