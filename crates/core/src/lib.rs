@@ -17,6 +17,8 @@
 //! - [`metrics`]: every process metric (counters, histograms) and the Prometheus text format,
 //!   on the `prometheus-client` crate.
 //! - [`ids`]: identifiers (UUID v7) and unguessable tokens.
+//! - [`report`]: an error chain on one line without repeats, and repeated warnings thinned
+//!   out ([`report::Throttle`]).
 //! - [`time`]: the one clock unit (milliseconds since the epoch) and every date format
 //!   (RFC 5322 for mail, RFC 3339 for JSON), on `chrono`.
 //!
@@ -29,6 +31,7 @@ pub mod cron;
 pub mod ids;
 pub mod loop_mark;
 pub mod metrics;
+pub mod report;
 pub mod run;
 pub mod status;
 pub mod time;

@@ -10,10 +10,36 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The refusal of a listen address, the same for every `*.listen` key.
-fn bad_listen<E: serde::de::Error>(v: &str) -> E {
+fn bad_listen<E: serde::de::Error>(v: &str, why: &str) -> E {
     E::custom(format!(
-        "{v:?} is not an IP:port address (e.g. 127.0.0.1:2525)"
+        "{v:?} is not an IP:port or host:port address (e.g. 127.0.0.1:2525 or \
+         localhost:2525){why}"
     ))
+}
+
+/// A listen address: `IP:port` as written, or `host:port` resolved once, at load. A name
+/// with several addresses listens on its first IPv4 one (else its first IPv6 one), so that
+/// `localhost:2525` means 127.0.0.1 as people expect.
+fn parse_listen<E: serde::de::Error>(v: &str) -> Result<SocketAddr, E> {
+    if let Ok(a) = v.parse() {
+        return Ok(a);
+    }
+    // Only `host:port` is looked up: a bare port or a bare name is a mistake, not a name.
+    let Some((host, port)) = v.rsplit_once(':') else {
+        return Err(bad_listen(v, ""));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad_listen(v, ""));
+    }
+    let found: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(v)
+        .map_err(|e| bad_listen(v, &format!(": {host:?} does not resolve ({e})")))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .ok_or_else(|| bad_listen(v, &format!(": {host:?} has no address")))
 }
 
 /// A duration written as a whole number of milliseconds (`*_ms` keys).
@@ -77,7 +103,7 @@ pub mod secs_list {
     }
 }
 
-/// An `IP:port` listen address.
+/// An `IP:port` or `host:port` listen address.
 pub mod listen {
     use super::*;
 
@@ -87,11 +113,11 @@ pub mod listen {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
         let v = String::deserialize(d)?;
-        v.parse().map_err(|_| bad_listen(&v))
+        parse_listen(&v)
     }
 }
 
-/// An optional `IP:port` listen address; the empty string is "not set".
+/// An optional `IP:port` or `host:port` listen address; the empty string is "not set".
 pub mod opt_listen {
     use super::*;
 
@@ -107,7 +133,7 @@ pub mod opt_listen {
         if v.is_empty() {
             return Ok(None);
         }
-        v.parse().map(Some).map_err(|_| bad_listen(&v))
+        parse_listen(&v).map(Some)
     }
 }
 

@@ -98,13 +98,17 @@ impl Default for Config {
     }
 }
 
-/// A refused configuration: which key, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("config: {key}: {reason}")]
+/// A refused configuration: where, which key, and why. Shown as `config: FILE line N: KEY:
+/// REASON`, each part only when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The key, dotted (`smtp.listen`), or the file or variable that could not be read.
+    /// The key, dotted (`smtp.listen`), or the file or variable that could not be read;
+    /// empty for the top level of the file (an unknown section, say).
     pub key: String,
     pub reason: String,
+    /// Where in the configuration file (`/etc/thwonk.toml line 3, column 1`), when the
+    /// fault is in the file.
+    pub location: Option<String>,
 }
 
 impl ConfigError {
@@ -112,7 +116,59 @@ impl ConfigError {
         ConfigError {
             key: key.into(),
             reason: reason.into(),
+            location: None,
         }
+    }
+
+    /// A fault at `span` (bytes) of the file `path` holding `text`.
+    fn in_file(
+        path: &Path,
+        text: &str,
+        span: Option<std::ops::Range<usize>>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        let location = match span {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                format!(
+                    "{} line {}, column {}",
+                    path.display(),
+                    before.matches('\n').count() + 1,
+                    before[line_start..].chars().count() + 1
+                )
+            }
+            None => path.display().to_string(),
+        };
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+            location: Some(location),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("config: ")?;
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The dotted key of a serde path; empty for the top level.
+fn dotted(path: &serde_path_to_error::Path) -> String {
+    match path.to_string() {
+        p if p == "." => String::new(),
+        p => p,
     }
 }
 
@@ -148,26 +204,44 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table = match file {
+        let file = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
-                text.parse::<toml::Table>().map_err(|e| {
-                    ConfigError::new(path.display().to_string(), e.to_string().trim().to_string())
-                })?
+                Some((path, text))
             }
+            None => None,
+        };
+        let mut table = match &file {
+            Some((path, text)) => text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::in_file(path, text, e.span(), "", e.message().trim()))?,
             None => toml::Table::new(),
         };
         env::apply_env(&mut table, env)?;
         // The path of a value that does not parse (`smtp.listen`) is its key in the error.
-        let cfg: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                let key = match e.path().to_string() {
-                    p if p.is_empty() || p == "." => "config".to_string(),
-                    p => p,
-                };
-                ConfigError::new(key, e.inner().to_string().trim().to_string())
-            })?;
+        let cfg: Config = match serde_path_to_error::deserialize(toml::Value::Table(table)) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                let key = dotted(e.path());
+                // A fault of the file is found again in the file's own text, whose parser
+                // knows where each key is: the error names the file and the line.
+                if let Some((path, text)) = &file
+                    && let Ok(de) = toml::de::Deserializer::parse(text)
+                    && let Err(fe) = serde_path_to_error::deserialize::<_, Config>(de)
+                    && dotted(fe.path()) == key
+                {
+                    return Err(ConfigError::in_file(
+                        path,
+                        text,
+                        fe.inner().span(),
+                        key,
+                        fe.inner().message().trim(),
+                    ));
+                }
+                return Err(ConfigError::new(key, e.inner().message().trim()));
+            }
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -399,6 +473,92 @@ mod tests {
         assert!(e.reason.contains("lisen"), "{e}");
         let e = Config::load(Some(&dir.join("missing.toml")), env(&[])).unwrap_err();
         assert!(e.key.ends_with("missing.toml"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_line_and_column() {
+        let dir = tempfile_dir();
+        let f = dir.join("bad.toml");
+        std::fs::write(
+            &f,
+            "data_dir = \"/tmp/x\"\n\n[smtp]\nhostname = \"mx\"\n  lisen = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(
+            e.location.as_deref(),
+            Some(format!("{} line 5, column 3", f.display()).as_str()),
+            "{shown}"
+        );
+        assert!(shown.contains("lisen"), "{shown}");
+        assert!(!shown.contains("config: config"), "{shown}");
+        assert!(!shown.contains('\n'), "one line: {shown}");
+
+        assert_eq!(e.key, "smtp.lisen");
+
+        // At the top level: the key alone, and no doubled prefix.
+        std::fs::write(&f, "colour = \"blue\"\n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(
+            shown,
+            format!(
+                "config: {} line 1, column 1: colour: {}",
+                f.display(),
+                e.reason
+            )
+        );
+        assert!(e.reason.starts_with("unknown field `colour`"), "{shown}");
+
+        // A value that does not parse: its line, and its key.
+        std::fs::write(&f, "[http]\nlisten = \"nowhere\"\n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err();
+        assert_eq!(e.key, "http.listen");
+        assert!(
+            e.location
+                .as_deref()
+                .unwrap()
+                .ends_with("line 2, column 10"),
+            "{e}"
+        );
+        // The same mistake in a variable has no file location.
+        let e = Config::load(None, env(&[("THWONK_HTTP_LISTEN", "nowhere")])).unwrap_err();
+        assert_eq!(e.location, None);
+        assert_eq!(e.to_string(), format!("config: http.listen: {}", e.reason));
+
+        // A file that is not TOML: its line too.
+        std::fs::write(&f, "[smtp]\nlisten = \n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err();
+        assert!(e.location.as_deref().unwrap().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn listen_addresses_may_be_host_names() {
+        let dir = tempfile_dir();
+        let f = dir.join("names.toml");
+        std::fs::write(
+            &f,
+            "[smtp]\nlisten = \"localhost:2525\"\n[http]\nlisten = \"localhost:8025\"\n\
+             [metrics]\nlisten = \"localhost:9100\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), env(&[])).unwrap();
+        assert_eq!(c.smtp.listen, "127.0.0.1:2525".parse().unwrap());
+        assert_eq!(c.http.listen, "127.0.0.1:8025".parse().unwrap());
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let c = Config::load(None, env(&[("THWONK_SMTP_LISTEN", "localhost:2626")])).unwrap();
+        assert_eq!(c.smtp.listen, "127.0.0.1:2626".parse().unwrap());
+        // A name that does not resolve, and a name without a port, are refused.
+        let e = Config::load(
+            None,
+            env(&[("THWONK_SMTP_LISTEN", "no-such-host.invalid:25")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "smtp.listen");
+        assert!(e.reason.contains("does not resolve"), "{e}");
+        let e = Config::load(None, env(&[("THWONK_SMTP_LISTEN", "localhost")])).unwrap_err();
+        assert!(e.reason.contains("host:port"), "{e}");
     }
 
     fn tempfile_dir() -> PathBuf {
