@@ -133,6 +133,11 @@ impl Reply {
     pub(crate) const NON_ASCII_ADDRESS: Reply =
         line(553, [5, 6, 7], "Non-ASCII address without SMTPUTF8 on MAIL");
     pub(crate) const UNKNOWN_RECIPIENT: Reply = line(550, [5, 1, 1], "No such rules address here");
+    pub(crate) const NOT_TAKING_MAIL: Reply = line(
+        450,
+        [4, 2, 1],
+        "Rules address not taking mail right now, try again later",
+    );
     pub(crate) const RELAYING_DENIED: Reply =
         line(550, [5, 7, 1], "Relaying denied: domain not ours");
     pub(crate) const TOO_MANY_RECIPIENTS: Reply = line(452, [4, 5, 3], "Too many recipients");

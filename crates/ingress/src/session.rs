@@ -345,6 +345,10 @@ impl<S: MailSink> Session<S> {
                 thwonk_core::metrics::INGRESS_REFUSED.inc(&["unknown_recipient"]);
                 Reply::UNKNOWN_RECIPIENT
             }
+            RcptVerdict::NotTakingMail => {
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["not_taking_mail"]);
+                Reply::NOT_TAKING_MAIL
+            }
             RcptVerdict::Relaying => {
                 thwonk_core::metrics::INGRESS_REFUSED.inc(&["foreign_domain"]);
                 Reply::RELAYING_DENIED

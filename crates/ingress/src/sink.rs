@@ -32,6 +32,9 @@ pub enum RcptVerdict {
     Unknown,
     /// 550 5.7.1: not a domain we accept mail for.
     Relaying,
+    /// 450 4.2.1: the rules address exists but takes no mail right now (disabled, or no
+    /// script deployed yet); the sender keeps the message and retries.
+    NotTakingMail,
     /// 451 4.3.0: cannot tell right now; the text is shown to the client.
     TempFail(String),
 }

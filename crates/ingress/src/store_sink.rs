@@ -105,13 +105,31 @@ impl MailSink for StoreSink {
                 }
             };
         }
-        match self.active_thwonk(rcpt).await {
-            Ok(Some(_)) => RcptVerdict::Accept,
-            Ok(None) => RcptVerdict::Unknown,
+        let found = match self.store.thwonk_by_address(rcpt).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(%rcpt, error = %e, "recipient lookup failed");
-                RcptVerdict::TempFail("Cannot look the address up".into())
+                return RcptVerdict::TempFail("Cannot look the address up".into());
             }
+        };
+        match found {
+            Some(t) if takes_mail(&t) => RcptVerdict::Accept,
+            // Disabled, or no script yet: a state its owner can change, so the sender keeps
+            // the mail and tries again.
+            Some(_) => RcptVerdict::NotTakingMail,
+            // With no `smtp.domains`, the domains we serve are those that have a thwonk: mail
+            // for any other is a relay attempt.
+            None if self.config.smtp.domains.is_empty() => {
+                match self.store.domain_has_thwonks(rcpt.domain()).await {
+                    Ok(true) => RcptVerdict::Unknown,
+                    Ok(false) => RcptVerdict::Relaying,
+                    Err(e) => {
+                        tracing::warn!(%rcpt, error = %e, "recipient domain lookup failed");
+                        RcptVerdict::TempFail("Cannot look the address up".into())
+                    }
+                }
+            }
+            None => RcptVerdict::Unknown,
         }
     }
 

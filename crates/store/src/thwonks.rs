@@ -100,6 +100,24 @@ impl Store {
         .transpose()
     }
 
+    /// Whether any thwonk (in any state) has an address at `domain` (lower case, as
+    /// addresses are stored). With no `smtp.domains` configured, these are the domains the
+    /// ingress accepts mail for.
+    pub async fn domain_has_thwonks(&self, domain: &str) -> Result<bool> {
+        let mut pattern = String::from("%@");
+        for c in domain.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        let found = sqlx::query("SELECT 1 FROM thwonks WHERE address LIKE $1 ESCAPE '\\' LIMIT 1")
+            .bind(pattern)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn thwonk(&self, id: &str) -> Result<Option<Thwonk>> {
         sqlx::query(concat!(
             "SELECT ",
