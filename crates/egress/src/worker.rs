@@ -143,7 +143,12 @@ impl<T: Transport> Taker<T> {
                 Ok(Some(job)) => job,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(taker = self.n, error = %e, "cannot take outbound jobs");
+                    // Every taker hits this while Redis is away: one line per interval.
+                    static TAKE_FAILED: thwonk_core::report::Throttle =
+                        thwonk_core::report::Throttle::new(std::time::Duration::from_secs(30));
+                    if let Some(repeated) = TAKE_FAILED.hit() {
+                        tracing::warn!(taker = self.n, error = %e, repeated, "cannot take outbound jobs");
+                    }
                     tokio::select! {
                         _ = stop.cancelled() => {}
                         _ = tokio::time::sleep(TAKE_WAIT) => {}

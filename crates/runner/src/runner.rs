@@ -6,6 +6,7 @@ use crate::state::{Queues, RunnerState};
 use std::sync::Arc;
 use std::time::Duration;
 use thwonk_core::Config;
+use thwonk_core::report::Throttle;
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::Store;
 use thwonk_thoonk::Redis;
@@ -14,6 +15,8 @@ use tracing::{info, warn};
 
 /// How long one take waits before checking for shutdown.
 const TAKE_WAIT: Duration = Duration::from_secs(1);
+/// A warning that repeats while Redis is away is logged once per this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(30);
 /// After a failure (database or Redis unreachable), retry the job this much later, doubling
 /// per attempt up to `FAILURE_RETRY_CAP_MS`; after `queues.max_attempts` it is stalled.
 const FAILURE_RETRY_MS: i64 = 1_000;
@@ -134,7 +137,11 @@ impl Runner {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(error = %e, "cannot take inbound jobs; retrying");
+                    // Every task loop hits this while Redis is away: one line per interval.
+                    static TAKE_FAILED: Throttle = Throttle::new(WARN_INTERVAL);
+                    if let Some(repeated) = TAKE_FAILED.hit() {
+                        warn!(error = %e, repeated, "cannot take inbound jobs; retrying");
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}

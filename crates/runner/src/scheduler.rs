@@ -64,6 +64,9 @@ pub async fn run_scheduler(
     shutdown: CancellationToken,
 ) {
     let inbound = JobQueue::new(&redis, thwonk_thoonk::INBOUND);
+    // While Redis is away every poll fails: one line per 30 s.
+    static FAILED: thwonk_core::report::Throttle =
+        thwonk_core::report::Throttle::new(Duration::from_secs(30));
     let mut last_sync: Option<tokio::time::Instant> = None;
     loop {
         if last_sync.is_none_or(|t| t.elapsed() >= sync_interval) {
@@ -74,7 +77,11 @@ pub async fn run_scheduler(
                     }
                     last_sync = Some(tokio::time::Instant::now());
                 }
-                Err(e) => warn!(error = %e, "cannot sync schedules; retrying"),
+                Err(e) => {
+                    if let Some(repeated) = FAILED.hit() {
+                        warn!(error = %e, repeated, "cannot sync schedules; retrying")
+                    }
+                }
             }
         }
         match fire_due(&redis, &inbound, now_ms()).await {
@@ -83,7 +90,11 @@ pub async fn run_scheduler(
                     info!(thwonk = %j.thwonk_id, at_ms = j.at_ms, schedule = %j.schedule, "schedule tick queued");
                 }
             }
-            Err(e) => warn!(error = %e, "cannot fire schedules; retrying"),
+            Err(e) => {
+                if let Some(repeated) = FAILED.hit() {
+                    warn!(error = %e, repeated, "cannot fire schedules; retrying")
+                }
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -36,7 +36,7 @@ pub use jobs::{Job, JobQueue};
 pub use queue::Queue;
 pub use reaper::{Reaped, ReaperSettings};
 pub use recurring::{DueTask, Recurring};
-pub use server::PrivateRedis;
+pub use server::{PrivateRedis, SupervisePolicy, Supervisor};
 pub use sorted_feed::{Position, SortedFeed};
 
 /// The queue of messages waiting for their rule script. Payload: `{"message_id", "thwonk_id"}`.

@@ -144,6 +144,9 @@ pub async fn job_queue_names(redis: &Redis) -> Result<Vec<String>> {
 /// logged and the next pass tries again.
 pub async fn run(redis: Redis, settings: ReaperSettings, shutdown: CancellationToken) {
     let interval = Duration::from_millis(settings.interval_ms.max(10));
+    // While Redis is away every pass fails: one line per 30 s.
+    static FAILED: thwonk_core::report::Throttle =
+        thwonk_core::report::Throttle::new(Duration::from_secs(30));
     loop {
         match job_queue_names(&redis).await {
             Ok(names) => {
@@ -158,11 +161,19 @@ pub async fn run(redis: Redis, settings: ReaperSettings, shutdown: CancellationT
                             "reaper returned jobs whose consumer went away"
                         ),
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(queue = %name, error = %e, "reaper pass failed"),
+                        Err(e) => {
+                            if let Some(repeated) = FAILED.hit() {
+                                tracing::warn!(queue = %name, error = %e, repeated, "reaper pass failed")
+                            }
+                        }
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "reaper cannot list job queues"),
+            Err(e) => {
+                if let Some(repeated) = FAILED.hit() {
+                    tracing::warn!(error = %e, repeated, "reaper cannot list job queues")
+                }
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
