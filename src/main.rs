@@ -20,6 +20,7 @@
 //! check.
 
 mod jobs;
+mod lock;
 mod manage;
 mod metrics_http;
 mod notify;
@@ -146,7 +147,8 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("thwonk: {e:#}");
+            // Each cause once: nested errors often repeat their source's text.
+            eprintln!("thwonk: {}", thwonk_core::report::error_chain(e.chain()));
             std::process::ExitCode::FAILURE
         }
     }

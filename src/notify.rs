@@ -14,7 +14,8 @@
 //!
 //! ```json
 //! {"pid": 4242, "smtp": "127.0.0.1:40123", "http": "127.0.0.1:40124",
-//!  "metrics": null, "admin_socket": "/var/lib/thwonk/admin.sock"}
+//!  "metrics": null, "admin_socket": "/var/lib/thwonk/admin.sock",
+//!  "outgoing": "relayed to smtp.example.net:587"}
 //! ```
 //!
 //! A listener this process does not run is `null`.
@@ -37,6 +38,10 @@ pub struct Ready {
     pub metrics: Option<SocketAddr>,
     /// The admin socket (with the HTTP API).
     pub admin_socket: Option<PathBuf>,
+    /// Where outgoing mail goes, in words (with the egress): "captured as .eml files in
+    /// DIR (nothing is sent)", "relayed to HOST:PORT" or "delivered to each recipient
+    /// domain's MX hosts".
+    pub outgoing: Option<String>,
 }
 
 impl Ready {

@@ -8,13 +8,14 @@
 //! it their work is abandoned (it returns to the queues, see docs/durability.md) and the
 //! process exits with status 1.
 
+use crate::lock::DataDirLock;
 use crate::notify::Ready;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 use thwonk_core::Config;
 use thwonk_store::Store;
-use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, PrivateRedis, Redis};
+use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, PrivateRedis, Redis, SupervisePolicy};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
@@ -65,9 +66,10 @@ impl Roles {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// Once every role serves, write the addresses actually bound to FILE as JSON: {"pid",
-    /// "smtp", "http", "metrics", "admin_socket"}, null for what this process does not run.
-    /// Written whole (renamed into place), removed on exit. For supervisors, tests and the
-    /// load tool that let the kernel choose the ports (127.0.0.1:0).
+    /// "smtp", "http", "metrics", "admin_socket", "outgoing"}, null for what this process
+    /// does not run ("outgoing" says where outgoing mail goes). Written whole (renamed into
+    /// place), removed on exit. For supervisors, tests and the load tool that let the kernel
+    /// choose the ports (127.0.0.1:0).
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
 }
@@ -81,7 +83,15 @@ pub async fn serve(config: Arc<Config>, roles: Roles, args: ServeArgs) -> Result
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     // Only `serve` owns a private Redis; a single role joins the one `serve` started.
-    let private = if config.redis.url.is_none() && roles == Roles::ALL {
+    let owns_redis = config.redis.url.is_none() && roles == Roles::ALL;
+    // The data directory's lock comes before anything in it is touched (the private Redis,
+    // the admin socket): a second daemon on the same directory changes nothing and exits.
+    let _lock = if owns_redis || roles.api {
+        Some(DataDirLock::take(&config.data_dir)?)
+    } else {
+        None
+    };
+    let private = if owns_redis {
         let server = PrivateRedis::start(
             &config.redis.server_binary,
             &config.data_dir,
@@ -89,11 +99,16 @@ pub async fn serve(config: Arc<Config>, roles: Roles, args: ServeArgs) -> Result
         )
         .await?;
         info!(socket = %server.socket().display(), "private redis-server started");
-        Some(server)
+        Some(server.supervise(
+            config.redis.server_binary.clone(),
+            config.data_dir.clone(),
+            SupervisePolicy::default(),
+        ))
     } else {
         None
     };
-    let result = run_roles(config, roles, &args).await;
+    let redis_lost = private.as_ref().map(|s| s.failed());
+    let result = run_roles(config, roles, &args, redis_lost).await;
     if let Some(path) = &args.ready_file
         && let Err(e) = Ready::remove(path)
     {
@@ -106,7 +121,12 @@ pub async fn serve(config: Arc<Config>, roles: Roles, args: ServeArgs) -> Result
     result
 }
 
-async fn run_roles(config: Arc<Config>, roles: Roles, args: &ServeArgs) -> Result<()> {
+async fn run_roles(
+    config: Arc<Config>,
+    roles: Roles,
+    args: &ServeArgs,
+    redis_lost: Option<impl Future<Output = String> + Send + 'static>,
+) -> Result<()> {
     let mut ready = Ready::new();
     let redis = Redis::connect(&config.redis_url()).await?;
     let store = Store::connect_with(
@@ -120,6 +140,17 @@ async fn run_roles(config: Arc<Config>, roles: Roles, args: &ServeArgs) -> Resul
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     let mut roles_running = tokio::task::JoinSet::new();
+    if let Some(lost) = redis_lost {
+        // A private Redis that cannot be brought back stops the daemon with an error: the
+        // service manager restarts the whole unit.
+        let token = shutdown.clone();
+        roles_running.spawn(async move {
+            tokio::select! {
+                reason = lost => Err(anyhow::anyhow!(reason)),
+                _ = token.cancelled() => Ok(()),
+            }
+        });
+    }
 
     if roles.ingress {
         let listener = tokio::net::TcpListener::bind(config.smtp.listen)
@@ -195,12 +226,16 @@ async fn run_roles(config: Arc<Config>, roles: Roles, args: &ServeArgs) -> Resul
         )
         .await?;
     }
+    if roles.egress {
+        ready.outgoing = Some(outgoing(&config));
+    }
     info!(
         ingress = roles.ingress,
         runner = roles.runner,
         egress = roles.egress,
         api = roles.api,
         data_dir = %config.data_dir.display(),
+        outgoing = ready.outgoing.as_deref(),
         "thwonk ready"
     );
     if let Some(path) = &args.ready_file {
@@ -246,7 +281,10 @@ async fn run_roles(config: Arc<Config>, roles: Roles, args: &ServeArgs) -> Resul
         let Some(done) = next else { break };
         let outcome = done.map_err(anyhow::Error::from).and_then(|r| r);
         if let Err(e) = outcome {
-            error!(error = %format!("{e:#}"), "a role stopped; shutting down");
+            error!(
+                error = %thwonk_core::report::error_chain(e.chain()),
+                "a role stopped; shutting down"
+            );
             shutdown.cancel();
             first_error.get_or_insert(e);
         } else if !shutdown.is_cancelled() {
@@ -258,6 +296,30 @@ async fn run_roles(config: Arc<Config>, roles: Roles, args: &ServeArgs) -> Resul
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Where outgoing mail goes, in words: for the ready line and the ready file.
+fn outgoing(config: &Config) -> String {
+    use thwonk_core::config::EgressMode;
+    match config.egress.mode {
+        EgressMode::Capture => {
+            let dir = config.captured_dir();
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            format!(
+                "captured as .eml files in {} (nothing is sent)",
+                dir.display()
+            )
+        }
+        EgressMode::Relay => format!(
+            "relayed to {}",
+            config
+                .egress
+                .relay
+                .as_deref()
+                .unwrap_or("(no egress.relay)")
+        ),
+        EgressMode::Mx => "delivered to each recipient domain's MX hosts".to_string(),
     }
 }
 

@@ -147,6 +147,9 @@ pub struct Ready {
     pub metrics: Option<SocketAddr>,
     /// The admin socket (roles `serve`, `api`).
     pub admin_socket: Option<PathBuf>,
+    /// Where outgoing mail goes, in words (roles `serve`, `egress`).
+    #[serde(default)]
+    pub outgoing: Option<String>,
 }
 
 /// How a daemon is started.
@@ -232,6 +235,7 @@ impl Daemon {
                 http: None,
                 metrics: None,
                 admin_socket: None,
+                outgoing: None,
             },
             log,
             _dir: dir,
