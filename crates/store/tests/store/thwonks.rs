@@ -9,6 +9,7 @@ on_both!(
     thwonks_are_listed_in_byte_order_of_address,
     concurrent_deploys_get_consecutive_versions,
     status_can_be_changed,
+    a_domain_has_thwonks_only_for_whole_domain_matches,
 );
 
 async fn deploy_creates_the_thwonk_then_increments_versions(store: Store) {
@@ -55,6 +56,26 @@ async fn deploy_creates_the_thwonk_then_increments_versions(store: Store) {
     let third = store.deploy_script(&a, "v3", None).await.unwrap();
     assert_eq!(third.version, 3);
     assert_eq!(third.thwonk.schedule, None);
+}
+
+async fn a_domain_has_thwonks_only_for_whole_domain_matches(store: Store) {
+    assert!(!store.domain_has_thwonks("example.org").await.unwrap());
+    store
+        .deploy_script(&addr("List@Example.org"), "v1", None)
+        .await
+        .unwrap();
+    assert!(store.domain_has_thwonks("example.org").await.unwrap());
+    // The whole domain, not a part of it, and LIKE's wildcards are plain characters.
+    for other in [
+        "ample.org",
+        "xexample.org",
+        "example.or",
+        "exampl_.org",
+        "%.org",
+        "%",
+    ] {
+        assert!(!store.domain_has_thwonks(other).await.unwrap(), "{other}");
+    }
 }
 
 async fn lookups_of_unknown_thwonks_are_none(store: Store) {
