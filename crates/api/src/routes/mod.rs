@@ -80,6 +80,18 @@ pub(crate) async fn visible_thwonk(
     }
 }
 
+/// What creating (`POST /v1/thwonks`) or deploying to (`PUT .../script`) an address that
+/// another owner holds answers: `409 address_taken`. Addresses are one namespace (mail to
+/// one reaches one thwonk), so that an address is taken is no secret; what the thwonk holds
+/// stays hidden (every other route answers `404` as for a missing thwonk).
+pub(crate) fn taken_by_another(address: &Address) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "address_taken",
+        format!("{address} is taken by another owner"),
+    )
+}
+
 pub(crate) async fn may_see(
     state: &ApiState,
     caller: &Caller,
