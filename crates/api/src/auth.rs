@@ -3,7 +3,8 @@
 //! Tokens are `thw_` + 64 hex digits (32 random bytes). Only their SHA-256 is stored; a
 //! request's token is hashed and the hash looked up, so the secret is never compared byte by
 //! byte. Roles: `admin` sees everything; `owner` sees only the thwonks it owns, and another
-//! owner's thwonk answers `404` exactly as a missing one does (its existence is not told).
+//! owner's thwonk answers `404` exactly as a missing one does (what it holds is not told);
+//! only creating its address (`POST`, or `PUT .../script`) answers `409 address_taken`.
 //!
 //! The admin socket marks its requests with [`TrustedAdmin`] (an extension a network client
 //! cannot set): whoever can open the 0600 socket is the daemon's own user.

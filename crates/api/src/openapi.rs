@@ -366,7 +366,8 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Thwonks (rules addresses), their scripts, runs, files and feeds. \
                 Authenticate with `Authorization: Bearer thw_...` (`thwonk token create`). \
-                An owner sees only its own thwonks; others answer 404. \
+                An owner sees only its own thwonks; others answer 404, and creating their \
+                address (POST, or PUT .../script) 409 address_taken. \
                 Errors are {\"error\": {\"code\", \"message\"}}."
         },
         "servers": [{"url": "/"}],

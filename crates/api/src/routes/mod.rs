@@ -60,7 +60,8 @@ pub(crate) fn address(raw: &str) -> Result<Address, ApiError> {
 }
 
 /// The thwonk at `address` if the caller may see it; `404` alike for a missing thwonk and
-/// for another owner's (so an owner cannot probe which addresses exist).
+/// for another owner's (what another owner's thwonk holds is not told; creating its address
+/// answers [`taken_by_another`]).
 pub(crate) async fn visible_thwonk(
     state: &ApiState,
     caller: &Caller,
