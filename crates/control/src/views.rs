@@ -137,6 +137,10 @@ pub struct RunCostView {
     pub wall_ms: i64,
 }
 
+/// How much of a message a run listing reads for its sender and subject (its header block;
+/// a header block longer than this loses the fields beyond it).
+pub const MESSAGE_HEAD_BYTES: u32 = 64 * 1024;
+
 /// The message a run handled, as its headers name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunMessageView {
@@ -239,9 +243,9 @@ impl RunView {
         for r in runs {
             let mut v = RunView::from(r);
             if let Some(id) = &r.message_id
-                && let Some(m) = store.message(id).await?
+                && let Some((mail_from, head)) = store.message_head(id, MESSAGE_HEAD_BYTES).await?
             {
-                v.message = Some(RunMessageView::of(&m.raw, &m.mail_from));
+                v.message = Some(RunMessageView::of(&head, &mail_from));
             }
             out.push(v);
         }
