@@ -3,11 +3,13 @@
 //! - `serve` runs every role in one process (the embedded default: SQLite in the data
 //!   directory and a private redis-server child); `ingress`, `runner`, `egress` run one role.
 //! - `api` runs the HTTP API alone (with the admin socket).
-//! - `deploy`, `list`, `runs`, `files`, `migrate` manage thwonks: through a running daemon's
-//!   admin socket when one answers ([`remote`]), else the database directly.
+//! - `deploy`, `list`, `runs`, `versions`, `rollback`, `enable`, `disable`, `delete`,
+//!   `files`, `migrate` manage thwonks: through a running daemon's admin socket when one
+//!   answers ([`remote`]), else the database directly; `invoke` and `feed` need the daemon.
 //! - `user`, `token` manage the HTTP API's users and tokens ([`users`]), in the database.
 //! - `jobs` shows and repairs the job queues on Redis.
-//! - `test` runs a script once on a message file with no daemon at all.
+//! - `test` runs a script once on a message file (or its `onSchedule`, `onRequest`) with no
+//!   daemon at all.
 //! - `tls-selfsigned` writes a development certificate and key for STARTTLS.
 //!
 //! The end-to-end load tool is a binary of its own, `thwonk-bench` (`crates/bench`, see
@@ -81,7 +83,8 @@ enum Command {
     Deploy { address: String, script: PathBuf },
     /// List thwonks.
     List,
-    /// Show recent runs of a thwonk: status, error, logs, cost.
+    /// Show recent runs of a thwonk: trigger, message (id, sender, subject), status, where
+    /// an error happened, logs, cost.
     Runs {
         address: String,
         /// How many runs, newest first.
@@ -90,6 +93,41 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Then keep printing runs as they are recorded, oldest first (checks every second;
+        /// Ctrl-C stops).
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// A thwonk's script versions, newest first; the active one is marked.
+    Versions { address: String },
+    /// Make an existing script version active again.
+    Rollback { address: String, version: i64 },
+    /// Accept mail (and run the schedule) again.
+    Enable { address: String },
+    /// Stop accepting mail and running the schedule; versions, files and runs are kept.
+    Disable { address: String },
+    /// Delete a thwonk with its versions, messages, runs and files.
+    Delete {
+        address: String,
+        /// Really delete (nothing is deleted without it).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Run the script's onRequest with a JSON body through the running daemon; prints the
+    /// outcome ({run_id, status, value, error}) as JSON; exits 0 when the run succeeded.
+    Invoke {
+        address: String,
+        /// The JSON body (default {}); `-` reads it from standard input.
+        body: Option<String>,
+    },
+    /// A feed's newest items (`thwonk.feed(NAME)`); with --follow, then its changes live.
+    /// Needs the running daemon.
+    Feed {
+        address: String,
+        name: String,
+        /// Keep printing changes as they happen (Ctrl-C stops).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Job queues on Redis: depths, claimed, stalled; retry or drop stalled jobs.
     Jobs {
@@ -108,13 +146,27 @@ enum Command {
         #[arg(value_enum)]
         target: probe::Target,
     },
-    /// Run a script once on a message file: no daemon, no Redis, no database. Prints the
-    /// run's result as JSON; exits 0 when the script succeeded.
+    /// Run a script once on a message file (or its onSchedule, or its onRequest): no daemon,
+    /// no Redis, no database. Prints the run's result as JSON; exits 0 when the script
+    /// succeeded.
     Test {
         script: PathBuf,
-        /// The message (an .eml file).
-        #[arg(long, value_name = "FILE.eml")]
-        message: PathBuf,
+        /// The message (an .eml file; examples/mail/ has some).
+        #[arg(
+            long,
+            value_name = "FILE.eml",
+            required_unless_present_any = ["schedule", "request"],
+            conflicts_with_all = ["schedule", "request"]
+        )]
+        message: Option<PathBuf>,
+        /// Run onSchedule instead, as a tick of CRON would (default: the script's own
+        /// `schedule` export).
+        #[arg(long, value_name = "CRON", num_args = 0..=1, default_missing_value = "", conflicts_with = "request")]
+        schedule: Option<String>,
+        /// Run onRequest instead, with this JSON body (`-` reads standard input), as
+        /// `thwonk invoke` would.
+        #[arg(long, value_name = "JSON")]
+        request: Option<String>,
         /// A directory whose files the script can read.
         #[arg(long, value_name = "DIR")]
         files: Option<PathBuf>,
@@ -194,8 +246,34 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             address,
             limit,
             json,
+            follow,
         } => rt
-            .block_on(manage::runs(&config, &address, limit, json))
+            .block_on(manage::runs(&config, &address, limit, json, follow))
+            .map(|_| ok),
+        Command::Versions { address } => {
+            rt.block_on(manage::versions(&config, &address)).map(|_| ok)
+        }
+        Command::Rollback { address, version } => rt
+            .block_on(manage::rollback(&config, &address, version))
+            .map(|_| ok),
+        Command::Enable { address } => rt
+            .block_on(manage::set_status(&config, &address, true))
+            .map(|_| ok),
+        Command::Disable { address } => rt
+            .block_on(manage::set_status(&config, &address, false))
+            .map(|_| ok),
+        Command::Delete { address, yes } => rt
+            .block_on(manage::delete(&config, &address, yes))
+            .map(|_| ok),
+        Command::Invoke { address, body } => {
+            rt.block_on(manage::invoke(&config, &address, body.as_deref()))
+        }
+        Command::Feed {
+            address,
+            name,
+            follow,
+        } => rt
+            .block_on(manage::feed(&config, &address, &name, follow))
             .map(|_| ok),
         Command::Jobs { action } => rt.block_on(jobs::jobs(&config, action)),
         Command::Files { address, action } => rt.block_on(manage::files(&config, &address, action)),
@@ -203,9 +281,19 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Test {
             script,
             message,
+            schedule,
+            request,
             files,
             address,
-        } => manage::test(&config, &script, &message, files, address.as_deref()),
+        } => {
+            let what = match (message, schedule, request) {
+                (Some(m), _, _) => manage::TestInput::Message(m),
+                (None, Some(cron), _) => manage::TestInput::Schedule(cron),
+                (None, None, Some(body)) => manage::TestInput::Request(body),
+                (None, None, None) => anyhow::bail!("pass --message, --schedule or --request"),
+            };
+            manage::test(&config, &script, what, files, address.as_deref())
+        }
         Command::TlsSelfsigned { out, hosts } => {
             tls_selfsigned::run(&config, &out, hosts).map(|_| ok)
         }

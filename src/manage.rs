@@ -9,7 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use thwonk_control::deploy;
-use thwonk_control::views::{DeployView, DryRunView, FileWrittenView, RunView, ThwonkView};
+use thwonk_control::dry_run::{OtherTrigger, dry_run, dry_run_other};
+use thwonk_control::views::{
+    DeployView, DryRunView, FileWrittenView, RunView, ThwonkView, VersionListView, VersionView,
+};
 use thwonk_core::run::FileInfo;
 use thwonk_core::{Address, Config};
 use thwonk_store::{Store, Thwonk};
@@ -164,38 +167,108 @@ fn print_thwonks(thwonks: &[ThwonkView]) {
     }
 }
 
-pub async fn runs(config: &Config, address: &str, limit: i64, json: bool) -> Result<()> {
-    let runs = match crate::remote::client(config).await {
-        Some(c) => crate::remote::runs(&c, address, limit).await?.runs,
-        None => {
-            let store = open(config).await?;
-            let t = thwonk(&store, address).await?;
+/// Where a management command reads and changes thwonks: the running daemon's admin socket,
+/// or the database directly.
+enum Via {
+    Daemon(thwonk_api::client::AdminClient),
+    Database(Store),
+}
+
+async fn via(config: &Config) -> Result<Via> {
+    Ok(match crate::remote::client(config).await {
+        Some(c) => Via::Daemon(c),
+        None => Via::Database(open(config).await?),
+    })
+}
+
+/// The running daemon's admin socket, for what only the daemon can do (invoke, feeds).
+async fn daemon(config: &Config, what: &str) -> Result<thwonk_api::client::AdminClient> {
+    crate::remote::client(config).await.with_context(|| {
+        format!(
+            "{what} needs the running daemon (thwonk serve, or thwonk api): none answers on {}",
+            thwonk_api::admin_socket::socket_path(&config.data_dir).display()
+        )
+    })
+}
+
+async fn fetch_runs(via: &Via, address: &str, limit: i64) -> Result<Vec<RunView>> {
+    Ok(match via {
+        Via::Daemon(c) => crate::remote::runs(c, address, limit).await?.runs,
+        Via::Database(store) => {
+            let t = thwonk(store, address).await?;
             let runs = store.list_runs(&t.id, limit).await?;
-            runs.iter().map(RunView::from).collect()
+            RunView::with_messages(store, &runs).await?
         }
-    };
-    print_runs(&runs, json)
+    })
+}
+
+/// How often `thwonk runs --follow` looks for new runs, and how many it looks at (the API's
+/// page limit): more runs than that in one interval would be missed.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const FOLLOW_PAGE: i64 = 200;
+
+pub async fn runs(
+    config: &Config,
+    address: &str,
+    limit: i64,
+    json: bool,
+    follow: bool,
+) -> Result<()> {
+    let via = via(config).await?;
+    let runs = fetch_runs(&via, address, limit).await?;
+    if !follow {
+        return print_runs(&runs, json);
+    }
+    // Oldest first, then each new run as it is recorded (one JSON object a line with --json).
+    let mut seen: std::collections::HashSet<String> = runs.iter().map(|r| r.id.clone()).collect();
+    for r in runs.iter().rev() {
+        print_followed_run(r, json)?;
+    }
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        let latest = fetch_runs(&via, address, FOLLOW_PAGE).await?;
+        for r in latest.iter().rev() {
+            if seen.insert(r.id.clone()) {
+                print_followed_run(r, json)?;
+            }
+        }
+    }
+}
+
+fn print_followed_run(r: &RunView, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(&flat_run(r))?);
+    } else {
+        print_run(r);
+    }
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// `thwonk runs --json`'s object for one run.
+fn flat_run(r: &RunView) -> serde_json::Value {
+    let error = r.error.as_ref();
+    let message = r.message.as_ref();
+    serde_json::json!({
+        "id": r.id, "message_id": r.message_id, "trigger": r.trigger,
+        "from": message.map(|m| &m.from),
+        "subject": message.map(|m| &m.subject),
+        "message_id_header": message.and_then(|m| m.message_id.as_ref()),
+        "script_version": r.script_version, "status": r.status,
+        "error_kind": error.map(|e| &e.kind),
+        "error": error.and_then(|e| e.message.as_ref()),
+        "error_at": r.error_at(),
+        "stack": error.and_then(|e| e.stack.as_ref()),
+        "logs": r.logs, "logs_truncated": r.logs_truncated,
+        "instructions": r.cost.instructions, "wall_ms": r.cost.wall_ms,
+        "started_at_ms": r.started_at_ms, "finished_at_ms": r.finished_at_ms,
+    })
 }
 
 /// `thwonk runs`'s output: text, or with `--json` one flat object per run.
 fn print_runs(runs: &[RunView], json: bool) -> Result<()> {
     if json {
-        let flat: Vec<_> = runs
-            .iter()
-            .map(|r| {
-                let error = r.error.as_ref();
-                serde_json::json!({
-                    "id": r.id, "message_id": r.message_id, "trigger": r.trigger,
-                    "script_version": r.script_version, "status": r.status,
-                    "error_kind": error.map(|e| &e.kind),
-                    "error": error.and_then(|e| e.message.as_ref()),
-                    "stack": error.and_then(|e| e.stack.as_ref()),
-                    "logs": r.logs, "logs_truncated": r.logs_truncated,
-                    "instructions": r.cost.instructions, "wall_ms": r.cost.wall_ms,
-                    "started_at_ms": r.started_at_ms, "finished_at_ms": r.finished_at_ms,
-                })
-            })
-            .collect();
+        let flat: Vec<_> = runs.iter().map(flat_run).collect();
         println!("{}", serde_json::to_string_pretty(&flat)?);
         return Ok(());
     }
@@ -203,28 +276,266 @@ fn print_runs(runs: &[RunView], json: bool) -> Result<()> {
         println!("no runs yet");
     }
     for r in runs {
-        println!(
-            "{}  {}  {}  v{}  {} instructions  {} ms",
-            iso(r.started_at_ms),
-            r.id,
-            r.status,
-            r.script_version,
-            r.cost.instructions,
-            r.cost.wall_ms
-        );
-        if let Some(e) = &r.error
-            && let Some(msg) = &e.message
-        {
-            println!("    {}: {msg}", e.kind);
-        }
-        for l in &r.logs {
-            println!("    [{}] {}", l.level, l.message);
-        }
-        if r.logs_truncated {
-            println!("    (logs truncated)");
-        }
+        print_run(r);
     }
     Ok(())
+}
+
+/// One run as text: when, id, status, trigger, version, cost; then the message it handled,
+/// the error and where it happened, and the logs.
+fn print_run(r: &RunView) {
+    println!(
+        "{}  {}  {}  {}  v{}  {} instructions  {} ms",
+        iso(r.started_at_ms),
+        r.id,
+        r.status,
+        r.trigger,
+        r.script_version,
+        r.cost.instructions,
+        r.cost.wall_ms
+    );
+    match (&r.message_id, &r.message) {
+        (Some(id), Some(m)) => println!(
+            "    message {id}: from {}, subject {:?}{}",
+            m.from,
+            m.subject,
+            m.message_id
+                .as_ref()
+                .map(|mid| format!(", Message-ID <{mid}>"))
+                .unwrap_or_default()
+        ),
+        (Some(id), None) => println!("    message {id}"),
+        _ => {}
+    }
+    if let Some(e) = &r.error {
+        println!(
+            "    {}: {}",
+            e.kind,
+            e.message.as_deref().unwrap_or("(no message)")
+        );
+        if let Some(at) = r.error_at() {
+            let at = at.strip_prefix("at ").unwrap_or(at);
+            println!("    at {at}");
+        }
+    }
+    for l in &r.logs {
+        println!("    [{}] {}", l.level, l.message);
+    }
+    if r.logs_truncated {
+        println!("    (logs truncated)");
+    }
+}
+
+pub async fn versions(config: &Config, address: &str) -> Result<()> {
+    let list = match via(config).await? {
+        Via::Daemon(c) => crate::remote::versions(&c, address).await?,
+        Via::Database(store) => {
+            let t = thwonk(&store, address).await?;
+            let versions = store.list_script_versions(&t.id).await?;
+            VersionListView {
+                active_version: t.active_version,
+                versions: versions.iter().map(|v| VersionView::of(v, false)).collect(),
+            }
+        }
+    };
+    print_versions(address, &list);
+    Ok(())
+}
+
+/// `thwonk versions`'s output: newest first, the active one marked.
+fn print_versions(address: &str, list: &VersionListView) {
+    if list.versions.is_empty() {
+        println!("{address} has no script yet: thwonk deploy {address} SCRIPT.js");
+    }
+    for v in &list.versions {
+        let active = list.active_version == Some(v.version);
+        println!(
+            "{} v{}  {}{}",
+            if active { "*" } else { " " },
+            v.version,
+            iso(v.created_at_ms),
+            v.schedule
+                .as_ref()
+                .map(|s| format!("  schedule {s}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// Register (or drop, when the thwonk no longer has a live one) the thwonk's schedule on
+/// Redis, if Redis answers within 3 s; otherwise runners pick it up from SQL at their next
+/// sync. A warning when it could not be done now.
+async fn sync_schedule(config: &Config, t: &Thwonk) -> Option<String> {
+    let done = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        let redis = thwonk_thoonk::Redis::connect(&config.redis_url()).await?;
+        deploy::register_schedule(&redis, t)
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(_) => Some("Redis did not answer".into()),
+    }
+}
+
+/// Warn when a thwonk with a schedule could not have it updated on Redis now.
+fn schedule_warning(t: &Thwonk, warning: Option<String>) {
+    if t.schedule.is_none() {
+        return;
+    }
+    if let Some(w) = warning {
+        eprintln!(
+            "warning: the schedule is not updated on Redis now ({w}); runners update it at their next sync"
+        );
+    }
+}
+
+pub async fn rollback(config: &Config, address: &str, version: i64) -> Result<()> {
+    let t = match via(config).await? {
+        Via::Daemon(c) => crate::remote::rollback(&c, address, version).await?,
+        Via::Database(store) => {
+            let t = thwonk(&store, address).await?;
+            let t = store.activate_version(&t.id, version).await?;
+            schedule_warning(&t, sync_schedule(config, &t).await);
+            ThwonkView::from(&t)
+        }
+    };
+    println!(
+        "{}: version {} is active{}",
+        t.address,
+        t.active_version
+            .map(|v| v.to_string())
+            .unwrap_or("-".into()),
+        t.schedule
+            .as_ref()
+            .map(|s| format!(" (schedule {s})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub async fn set_status(config: &Config, address: &str, enable: bool) -> Result<()> {
+    use thwonk_core::status::ThwonkStatus;
+    let t = match via(config).await? {
+        Via::Daemon(c) => {
+            let action = if enable { "enable" } else { "disable" };
+            crate::remote::set_status(&c, address, action).await?
+        }
+        Via::Database(store) => {
+            let t = thwonk(&store, address).await?;
+            let status = if enable {
+                ThwonkStatus::Active
+            } else {
+                ThwonkStatus::Disabled
+            };
+            store.set_thwonk_status(&t.id, status).await?;
+            let t = store
+                .thwonk(&t.id)
+                .await?
+                .with_context(|| format!("no thwonk at {address}"))?;
+            schedule_warning(&t, sync_schedule(config, &t).await);
+            ThwonkView::from(&t)
+        }
+    };
+    println!("{} is {}", t.address, t.status);
+    Ok(())
+}
+
+pub async fn delete(config: &Config, address: &str, yes: bool) -> Result<()> {
+    let canonical = Address::parse(address)?;
+    if !yes {
+        bail!(
+            "thwonk delete removes {canonical} with its versions, messages, runs and files for good: add --yes to do it"
+        );
+    }
+    match via(config).await? {
+        Via::Daemon(c) => crate::remote::delete(&c, address).await?,
+        Via::Database(store) => {
+            let t = thwonk(&store, address).await?;
+            // Its schedule first, so no tick fires for a thwonk that is gone.
+            let dropped = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+                let redis = thwonk_thoonk::Redis::connect(&config.redis_url()).await?;
+                deploy::drop_schedule(&redis, &t)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
+            .await;
+            if !matches!(dropped, Ok(Ok(()))) && t.schedule.is_some() {
+                eprintln!(
+                    "warning: the schedule is not dropped on Redis now; runners drop it at their next sync"
+                );
+            }
+            store.delete_thwonk(&t.id).await?;
+        }
+    }
+    println!("deleted {canonical}");
+    Ok(())
+}
+
+/// A JSON body from the command line: the text itself, `-` for standard input, nothing
+/// for `{}`.
+fn json_arg(arg: Option<&str>, what: &str) -> Result<serde_json::Value> {
+    let text = match arg {
+        None => "{}".to_string(),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("cannot read standard input")?;
+            s
+        }
+        Some(t) => t.to_string(),
+    };
+    serde_json::from_str(&text).with_context(|| format!("{what} is not JSON"))
+}
+
+pub async fn invoke(config: &Config, address: &str, body: Option<&str>) -> Result<ExitCode> {
+    let body = json_arg(body, "the body")?;
+    let c = daemon(config, "thwonk invoke").await?;
+    let out = crate::remote::invoke(&c, address, body.to_string().as_bytes()).await?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(if out.status == thwonk_core::run::RunStatus::Ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn feed(config: &Config, address: &str, name: &str, follow: bool) -> Result<()> {
+    let c = daemon(config, "thwonk feed").await?;
+    // Following: subscribed before the items are read, so nothing falls between the two.
+    let events = if follow {
+        Some(crate::remote::feed_events(&c, address, name).await?)
+    } else {
+        None
+    };
+    let view = crate::remote::feed(&c, address, name).await?;
+    let mut seen = std::collections::HashSet::new();
+    for item in &view.items {
+        seen.insert(item.id.clone());
+        println!("{}\t{}", item.id, item.item);
+    }
+    let Some(mut events) = events else {
+        return Ok(());
+    };
+    std::io::stdout().flush()?;
+    while let Some(e) = events.next().await {
+        let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+        let item = match &data["item"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let id = e.id.clone().unwrap_or_default();
+        // An item already printed above (published while the list was read) is not repeated.
+        if e.event == "publish" && !seen.insert(id.clone()) {
+            continue;
+        }
+        println!("{}\t{id}\t{item}", e.event);
+        std::io::stdout().flush()?;
+    }
+    bail!("the daemon ended the stream (it is stopping?)")
 }
 
 pub async fn files(config: &Config, address: &str, action: FilesAction) -> Result<ExitCode> {
@@ -314,33 +625,57 @@ fn print_deleted(path: &str) {
     println!("deleted {path}");
 }
 
+/// What `thwonk test` runs the script on.
+pub enum TestInput {
+    /// `--message FILE.eml`: `onMessage`.
+    Message(PathBuf),
+    /// `--schedule [CRON]`: `onSchedule` (empty: the script's own `schedule`).
+    Schedule(String),
+    /// `--request JSON`: `onRequest` with this body (`-`: standard input).
+    Request(String),
+}
+
 pub fn test(
     config: &Config,
     script: &Path,
-    message: &Path,
+    input: TestInput,
     files: Option<PathBuf>,
     address: Option<&str>,
 ) -> Result<ExitCode> {
     let source = std::fs::read_to_string(script)
         .with_context(|| format!("cannot read {}", script.display()))?;
-    let raw =
-        std::fs::read(message).with_context(|| format!("cannot read {}", message.display()))?;
     if let Some(dir) = &files
         && !dir.is_dir()
     {
         bail!("--files {}: not a directory", dir.display());
     }
+    // Read and parse every input before the script runs: a bad one is said plainly.
+    let (raw, other) = match input {
+        TestInput::Message(message) => (
+            std::fs::read(&message)
+                .with_context(|| format!("cannot read {}", message.display()))?,
+            None,
+        ),
+        TestInput::Schedule(cron) => (Vec::new(), Some(OtherTrigger::Schedule(cron))),
+        TestInput::Request(body) => (
+            Vec::new(),
+            Some(OtherTrigger::Request(json_arg(Some(&body), "--request")?)),
+        ),
+    };
     // Check first, exactly as deploy does, so a dry run never feeds Boa what deploy refuses;
     // both in a sandbox worker, as in the daemon.
     let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
-    if let Err(e) = pool.check(&source, &config.limits)? {
-        let out = serde_json::json!({
-            "status": "error",
-            "error": {"kind": "CompileError", "message": e.to_string(), "line": e.line, "column": e.column},
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(ExitCode::FAILURE);
-    }
+    let info = match pool.check(&source, &config.limits)? {
+        Ok(info) => info,
+        Err(e) => {
+            let out = serde_json::json!({
+                "status": "error",
+                "error": {"kind": "CompileError", "message": e.to_string(), "line": e.line, "column": e.column},
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let header_view = thwonk_mail::parse_message(
         &raw,
         &thwonk_mail::InboundEnvelope {
@@ -351,12 +686,22 @@ pub fn test(
             received_at_ms: 0,
         },
     );
-    let address = match address {
-        Some(a) => Address::parse(a)?,
-        None => first_to(&header_view.headers)
+    let address = match (address, &other) {
+        (Some(a), _) => Address::parse(a)?,
+        (None, None) => first_to(&header_view.headers)
             .context("the message has no To: address; pass --address")?,
+        // No message to take it from: the first rules domain's `test@`.
+        (None, Some(_)) => {
+            let domain = config
+                .smtp
+                .domains
+                .first()
+                .map(String::as_str)
+                .unwrap_or("example.org");
+            Address::parse(&format!("test@{domain}"))?
+        }
     };
-    let outcome = thwonk_control::dry_run::dry_run(&thwonk_control::dry_run::DryRun {
+    let run = thwonk_control::dry_run::DryRun {
         script: &source,
         raw_message: &raw,
         address: &address,
@@ -364,7 +709,16 @@ pub fn test(
         files,
         limits: &config.limits,
         pool: &pool,
-    });
+    };
+    let outcome = match other {
+        None => dry_run(&run),
+        // `--schedule` alone: the script's own schedule.
+        Some(OtherTrigger::Schedule(cron)) if cron.is_empty() => dry_run_other(
+            &run,
+            OtherTrigger::Schedule(info.schedule.unwrap_or_default()),
+        ),
+        Some(other) => dry_run_other(&run, other),
+    };
     let ok = outcome.is_ok();
     print_dry_run(&DryRunView::from(outcome))?;
     Ok(if ok {

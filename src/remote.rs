@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde::de::DeserializeOwned;
 use thwonk_api::client::{AdminClient, Response, encode};
 use thwonk_control::views::{
-    DeployView, FileListView, FileWrittenView, RunListView, ThwonkListView,
+    DeployView, FeedItemsView, FileListView, FileWrittenView, InvokeView, RunListView,
+    ThwonkListView, ThwonkView, VersionListView,
 };
 use thwonk_core::Config;
 
@@ -58,8 +59,73 @@ pub async fn runs(c: &AdminClient, address: &str, limit: i64) -> Result<RunListV
     ok_view(call(c, "GET", &path, b"").await?)
 }
 
+pub async fn versions(c: &AdminClient, address: &str) -> Result<VersionListView> {
+    let path = format!("{}/versions", thwonk_path(address));
+    ok_view(call(c, "GET", &path, b"").await?)
+}
+
+pub async fn rollback(c: &AdminClient, address: &str, version: i64) -> Result<ThwonkView> {
+    let path = format!("{}/rollback", thwonk_path(address));
+    let body = serde_json::json!({ "version": version }).to_string();
+    ok_view(call(c, "POST", &path, body.as_bytes()).await?)
+}
+
+/// `enable` or `disable`.
+pub async fn set_status(c: &AdminClient, address: &str, action: &str) -> Result<ThwonkView> {
+    let path = format!("{}/{action}", thwonk_path(address));
+    ok_view(call(c, "POST", &path, b"").await?)
+}
+
+pub async fn delete(c: &AdminClient, address: &str) -> Result<()> {
+    let r = call(c, "DELETE", &thwonk_path(address), b"").await?;
+    if r.status != 204 {
+        bail!("{}", r.error_message());
+    }
+    Ok(())
+}
+
+pub async fn invoke(c: &AdminClient, address: &str, body: &[u8]) -> Result<InvokeView> {
+    let path = format!("{}/invoke", thwonk_path(address));
+    ok_view(call(c, "POST", &path, body).await?)
+}
+
+fn feed_path(address: &str, name: &str) -> String {
+    format!("{}/feeds/{}", thwonk_path(address), encode(name, false))
+}
+
+pub async fn feed(c: &AdminClient, address: &str, name: &str) -> Result<FeedItemsView> {
+    ok_view(call(c, "GET", &feed_path(address, name), b"").await?)
+}
+
+/// The feed's changes as they happen.
+pub async fn feed_events(
+    c: &AdminClient,
+    address: &str,
+    name: &str,
+) -> Result<thwonk_api::client::EventStream> {
+    let events = c
+        .events(&format!("{}/events", feed_path(address, name)))
+        .await
+        .context("the daemon's admin socket did not answer")?;
+    if events.status != 200 {
+        let r = Response {
+            status: events.status,
+            headers: Vec::new(),
+            body: events.body.clone(),
+        };
+        bail!("{}", r.error_message());
+    }
+    Ok(events)
+}
+
+/// A file's path in the URL, as given: the API applies the one rule (a leading `/` is
+/// dropped, `//` refused). A leading `/` goes as `%2F`, so the URL has no `//` in it.
 fn file_path(address: &str, path: &str) -> String {
-    format!("{}/files/{}", thwonk_path(address), encode(path, true))
+    let encoded = match path.strip_prefix('/') {
+        Some(rest) => format!("%2F{}", encode(rest, true)),
+        None => encode(path, true),
+    };
+    format!("{}/files/{encoded}", thwonk_path(address))
 }
 
 pub async fn list_files(

@@ -91,6 +91,11 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     assert_eq!(run["status"], "ok", "{runs}");
     assert_eq!(run["logs"][0]["message"], "got hello over smtp");
     assert!(run["cost"]["instructions"].as_i64().unwrap() > 0);
+    // The run names its trigger and the message it handled.
+    assert_eq!(run["trigger"], "message");
+    assert_eq!(run["message"]["from"], "carol@example.net", "{run}");
+    assert_eq!(run["message"]["subject"], "hello over smtp");
+    assert!(run["message"]["message_id"].is_string(), "{run}");
     let one = req(
         http,
         "GET",
@@ -100,6 +105,7 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     )
     .await;
     assert_eq!(one.json()["id"], run["id"]);
+    assert_eq!(one.json()["message"], run["message"]);
     let file = req(
         http,
         "GET",

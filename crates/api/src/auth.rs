@@ -3,7 +3,8 @@
 //! Tokens are `thw_` + 64 hex digits (32 random bytes). Only their SHA-256 is stored; a
 //! request's token is hashed and the hash looked up, so the secret is never compared byte by
 //! byte. Roles: `admin` sees everything; `owner` sees only the thwonks it owns, and another
-//! owner's thwonk answers `404` exactly as a missing one does (its existence is not told).
+//! owner's thwonk answers `404` exactly as a missing one does (what it holds is not told);
+//! only creating its address (`POST`, or `PUT .../script`) answers `409 address_taken`.
 //!
 //! The admin socket marks its requests with [`TrustedAdmin`] (an extension a network client
 //! cannot set): whoever can open the 0600 socket is the daemon's own user.
@@ -83,7 +84,7 @@ impl FromRequestParts<ApiState> for Caller {
                     ApiError::unauthorized("malformed token: send Authorization: Bearer thw_...")
                 })?
                 .to_string(),
-            None => event_stream_token(parts).ok_or_else(|| {
+            None => event_stream_token(parts)?.ok_or_else(|| {
                 ApiError::unauthorized("no token: send Authorization: Bearer thw_...")
             })?,
         };
@@ -92,7 +93,7 @@ impl FromRequestParts<ApiState> for Caller {
             .store
             .user_by_token_hash(&hash_token(token))
             .await?
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+            .ok_or_else(|| ApiError::unauthorized("invalid token: unknown or revoked"))?;
         Ok(match user.role {
             Role::Admin => Caller::Admin,
             Role::Owner => Caller::Owner { user_id: user.id },
@@ -101,18 +102,28 @@ impl FromRequestParts<ApiState> for Caller {
 }
 
 /// A browser's `EventSource` cannot set headers, so event streams (and only they: the token
-/// would otherwise end up in more URLs and logs) also take `?access_token=thw_...`.
-fn event_stream_token(parts: &Parts) -> Option<String> {
-    if !parts.uri.path().ends_with("/events") {
-        return None;
-    }
-    parts
+/// would otherwise end up in more URLs and logs) also take `?access_token=thw_...`. A token
+/// given there is never ignored: on another route, or malformed, it is refused as such
+/// (`Err`), not answered as if there were none.
+fn event_stream_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(token) = parts
         .uri
-        .query()?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("access_token="))
-        .filter(|t| t.len() <= MAX_TOKEN_BYTES && t.starts_with(TOKEN_PREFIX))
-        .map(str::to_string)
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("access_token=")))
+    else {
+        return Ok(None);
+    };
+    if !parts.uri.path().ends_with("/events") {
+        return Err(ApiError::unauthorized(
+            "?access_token= is accepted on event streams (.../events) only: send Authorization: Bearer thw_...",
+        ));
+    }
+    if token.len() > MAX_TOKEN_BYTES || !token.starts_with(TOKEN_PREFIX) {
+        return Err(ApiError::unauthorized(
+            "invalid token in ?access_token=: tokens look like thw_ and 64 hex digits",
+        ));
+    }
+    Ok(Some(token.to_string()))
 }
 
 #[cfg(test)]

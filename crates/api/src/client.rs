@@ -159,6 +159,23 @@ impl AdminClient {
         let stream = UnixStream::connect(&self.path).await?;
         send(stream, method, path, &[], body).await
     }
+
+    /// [`AdminClient::request`] with headers (`Accept`, say).
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let stream = UnixStream::connect(&self.path).await?;
+        send(stream, method, path, headers, body).await
+    }
+
+    /// Follow an event stream (`.../feeds/{name}/events`).
+    pub async fn events(&self, path: &str) -> std::io::Result<EventStream> {
+        EventStream::open_unix(&self.path, path, None).await
+    }
 }
 
 /// One Server-Sent Event.
@@ -175,7 +192,7 @@ pub struct SseEvent {
 pub struct EventStream {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
     chunked: bool,
     /// Decoded bytes not yet parsed into lines.
     pending: Vec<u8>,
@@ -192,7 +209,26 @@ impl EventStream {
         token: Option<&str>,
         last_event_id: Option<&str>,
     ) -> std::io::Result<EventStream> {
-        let mut stream = TcpStream::connect(addr).await?;
+        let stream = TcpStream::connect(addr).await?;
+        Self::start(stream, path, token, last_event_id).await
+    }
+
+    /// The same over a Unix socket (the admin socket: no token).
+    pub async fn open_unix(
+        socket: &Path,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> std::io::Result<EventStream> {
+        let stream = UnixStream::connect(socket).await?;
+        Self::start(stream, path, None, last_event_id).await
+    }
+
+    async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+        mut stream: S,
+        path: &str,
+        token: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> std::io::Result<EventStream> {
         let mut head = format!(
             "GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
         );
@@ -204,6 +240,7 @@ impl EventStream {
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).await?;
+        let stream: Box<dyn AsyncRead + Send + Unpin> = Box::new(stream);
         let mut reader = BufReader::new(stream);
         let mut status_line = String::new();
         reader.read_line(&mut status_line).await?;

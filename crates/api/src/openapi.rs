@@ -115,7 +115,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/v1/thwonks",
-        "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 when taken.",
+        "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 address_taken when taken (\"taken by another owner\" as PUT .../script answers).",
         Input::Json,
         201,
     )
@@ -147,7 +147,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         t!("/script"),
-        "The active script version with its source.",
+        "The active script's source as raw text (application/javascript), so that it round-trips with PUT; with Accept: application/json the version as JSON with its source.",
         Input::None,
         200,
     )
@@ -155,7 +155,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "put",
         t!("/script"),
-        "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201). 422 script_refused with line and column.",
+        "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201). 409 address_taken when another owner holds it; 422 script_refused with line and column.",
         Input::Raw,
         200,
     )
@@ -171,7 +171,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         t!("/versions/{version}"),
-        "One script version with its source.",
+        "One script version's source as raw text; with Accept: application/json as JSON with its source.",
         Input::None,
         200,
     )
@@ -256,6 +256,12 @@ pub const OPERATIONS: &[Operation] = &[
     .answers(schema::<InvokeView>),
 ];
 
+/// `GET .../script` and `GET .../versions/{version}`: the source as raw text, or by
+/// `Accept: application/json` the version as JSON.
+fn answers_source(o: &Operation) -> bool {
+    o.method == "get" && (o.path == t!("/script") || o.path == t!("/versions/{version}"))
+}
+
 fn error_response(description: &str) -> Value {
     json!({
         "description": description,
@@ -275,6 +281,11 @@ pub fn document() -> Value {
             json!({"text/event-stream": {}})
         } else if o.path.contains("/files/") && o.method == "get" {
             json!({"application/octet-stream": {}})
+        } else if let (Some(answers), true) = (o.answers, answers_source(o)) {
+            json!({
+                "application/javascript": {"schema": {"type": "string"}},
+                "application/json": {"schema": answers(&mut generator)},
+            })
         } else if let Some(answers) = o.answers {
             json!({"application/json": {"schema": answers(&mut generator)}})
         } else {
@@ -299,6 +310,16 @@ pub fn document() -> Value {
                     error_response("no such thwonk, or another owner's"),
                 );
             }
+        }
+        if (o.method, o.path) == ("put", t!("/script"))
+            || (o.method, o.path) == ("post", "/v1/thwonks")
+        {
+            responses.insert(
+                "409".into(),
+                error_response(
+                    "address_taken: the address belongs to another owner (or, for POST, exists)",
+                ),
+            );
         }
         if o.input != Input::None {
             responses.insert("400".into(), error_response("malformed input"));
@@ -345,7 +366,8 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Thwonks (rules addresses), their scripts, runs, files and feeds. \
                 Authenticate with `Authorization: Bearer thw_...` (`thwonk token create`). \
-                An owner sees only its own thwonks; others answer 404. \
+                An owner sees only its own thwonks; others answer 404, and creating their \
+                address (POST, or PUT .../script) 409 address_taken. \
                 Errors are {\"error\": {\"code\", \"message\"}}."
         },
         "servers": [{"url": "/"}],

@@ -130,15 +130,23 @@ async fn every_route_refuses_strangers_hides_other_owners_thwonks_and_serves_own
         }
         if o.path.contains("{address}") {
             let (st, v) = status(&s, o.method, &path, Some(&s.bob), &b).await;
-            assert_eq!(
-                st, 404,
-                "{} {path} with another owner's token: {v}",
-                o.method
-            );
-            assert_eq!(v["error"]["code"], "not_found");
-            // Exactly what a thwonk that does not exist answers.
-            // (A deploy to a free address creates it, so that one is not a probe.)
-            if o.method != "put" || !o.path.ends_with("/script") {
+            if o.method == "put" && o.path.ends_with("/script") {
+                // Deploying to another owner's address answers as creating it does (a
+                // deploy to a free address creates it, so that one is not a probe).
+                assert_eq!(
+                    st, 409,
+                    "{} {path} with another owner's token: {v}",
+                    o.method
+                );
+                assert_eq!(v["error"]["code"], "address_taken");
+            } else {
+                assert_eq!(
+                    st, 404,
+                    "{} {path} with another owner's token: {v}",
+                    o.method
+                );
+                assert_eq!(v["error"]["code"], "not_found");
+                // Exactly what a thwonk that does not exist answers.
                 let missing = request(o.path, "nobody@example.org", &f);
                 let (st_missing, _) = status(&s, o.method, &missing, Some(&s.bob), &b).await;
                 assert_eq!(st_missing, 404, "{} {missing}", o.method);
@@ -250,7 +258,8 @@ async fn owners_list_only_their_thwonks_and_cannot_take_anothers_address() {
             .json(),
     );
     assert_eq!(all.len(), 3);
-    // Bob deploying to Alice's address is a 404, and her script is untouched.
+    // Bob deploying to Alice's address and Bob creating it get one answer: 409, taken by
+    // another owner; her script is untouched.
     let r = s
         .req(
             "PUT",
@@ -259,7 +268,12 @@ async fn owners_list_only_their_thwonks_and_cannot_take_anothers_address() {
             b"export function onMessage() {}",
         )
         .await;
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 409);
+    let put_answer = r.json();
+    assert_eq!(
+        put_answer["error"],
+        json!({"code": "address_taken", "message": "alice@example.org is taken by another owner"})
+    );
     let v = s
         .req(
             "GET",
@@ -280,6 +294,20 @@ async fn owners_list_only_their_thwonks_and_cannot_take_anothers_address() {
         )
         .await;
     assert_eq!(r.status, 409);
+    assert_eq!(r.json(), put_answer, "PUT and POST answer alike");
+    let r = s
+        .req(
+            "POST",
+            "/v1/thwonks",
+            Some(&s.alice),
+            br#"{"address": "alice@example.org"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "alice@example.org already exists"
+    );
     // An owner cannot hand a thwonk to someone else.
     let r = s
         .req(
@@ -367,9 +395,16 @@ async fn deploy_refuses_what_the_cli_refuses_and_rollback_restores_a_version() {
         .await;
     assert_eq!(r.json()["active_version"], 1);
     let r = s
-        .req("GET", &format!("{t}/script"), Some(&s.alice), b"")
+        .req_with(
+            "GET",
+            &format!("{t}/script"),
+            Some(&s.alice),
+            &[("Accept", "application/json")],
+            b"",
+        )
         .await;
     assert_eq!(r.json()["source"], SCRIPT);
+    assert_eq!(r.json()["version"], 1);
     let r = s
         .req(
             "POST",
@@ -379,6 +414,13 @@ async fn deploy_refuses_what_the_cli_refuses_and_rollback_restores_a_version() {
         )
         .await;
     assert_eq!(r.status, 404);
+    // Named by the address, not the thwonk's internal id.
+    assert_eq!(
+        r.error_message(),
+        "alice@example.org has no version 9",
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     // The dry run shows the effects and commits none of them.
     let r = s
         .req(
@@ -433,7 +475,8 @@ async fn hostile_input_is_refused_with_json_errors() {
         .req("GET", &format!("{t}/files/big.bin"), Some(&s.alice), b"")
         .await;
     assert_eq!(r.status, 404);
-    // Path traversal, plain, percent-encoded, absolute, NUL, backslash.
+    // Path traversal, plain, percent-encoded, NUL, backslash, and a doubled leading `/` (one
+    // leading `/` is dropped, as scripts do: `leading_slash_names_the_same_file_everywhere`).
     for bad in [
         "../x",
         "a/../../x",
@@ -441,8 +484,8 @@ async fn hostile_input_is_refused_with_json_errors() {
         "%2E%2E%2Fx",
         "a/%2e%2e/%2e%2e/b",
         "..%2fsecret",
-        "/etc/passwd",
-        "%2Fetc%2Fpasswd",
+        "//etc/passwd",
+        "%2F%2Fetc%2Fpasswd",
         "a%00b",
         "a%5C..%5Cb",
         "./a",
@@ -736,4 +779,216 @@ async fn a_full_flow_on_postgres() {
         assert_eq!(r.json()["thwonks"].as_array().unwrap().len(), 1);
     }
     db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_script_comes_back_as_raw_text_and_round_trips_through_put() {
+    let s = Server::start().await;
+    let t = "/v1/thwonks/alice@example.org";
+    // CRLF, a trailing blank line and non-ASCII: the bytes must survive as they are.
+    let source = "// Grüße\r\nexport function onMessage(msg, thwonk) {\r\n  console.log(\"é\");\r\n}\r\n\r\n";
+    let r = s
+        .req(
+            "PUT",
+            &format!("{t}/script"),
+            Some(&s.alice),
+            source.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.error_message());
+    // What curl sends by default (`*/*`), no Accept at all, and the two text types: raw.
+    for accept in [
+        Some("*/*"),
+        None,
+        Some("text/plain"),
+        Some("application/javascript"),
+    ] {
+        let headers: Vec<(&str, &str)> = accept.iter().map(|a| ("Accept", *a)).collect();
+        let r = s
+            .req_with("GET", &format!("{t}/script"), Some(&s.alice), &headers, b"")
+            .await;
+        assert_eq!(r.status, 200, "{accept:?}");
+        assert_eq!(r.body, source.as_bytes(), "Accept {accept:?}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/javascript; charset=utf-8")
+        );
+        assert_eq!(r.header("x-thwonk-version"), Some("1"));
+    }
+    // Round trip: what GET gave, PUT again, is the next version with the same bytes.
+    let got = s
+        .req("GET", &format!("{t}/script"), Some(&s.alice), b"")
+        .await
+        .body;
+    let r = s
+        .req("PUT", &format!("{t}/script"), Some(&s.alice), &got)
+        .await;
+    assert_eq!((r.status, r.json()["version"].as_i64()), (200, Some(2)));
+    let v2 = s
+        .req("GET", &format!("{t}/versions/2"), Some(&s.alice), b"")
+        .await;
+    assert_eq!(v2.body, source.as_bytes());
+    // JSON when asked for.
+    let r = s
+        .req_with(
+            "GET",
+            &format!("{t}/script"),
+            Some(&s.alice),
+            &[("Accept", "application/json")],
+            b"",
+        )
+        .await;
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json()["source"], source);
+    assert_eq!(r.json()["version"], 2);
+}
+
+#[tokio::test]
+async fn leading_slash_names_the_same_file_everywhere() {
+    let s = Server::start().await;
+    let t = "/v1/thwonks/alice@example.org";
+    // The script writes "/members.json" and reads it back without the slash.
+    let script = r#"export function onMessage(msg, thwonk) {
+  thwonk.files.write("/state/seen.txt", msg.subject);
+}
+export function onRequest(req, thwonk) { return null; }"#;
+    let r = s
+        .req(
+            "PUT",
+            &format!("{t}/script"),
+            Some(&s.alice),
+            script.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.error_message());
+    // PUT with a leading `/` (`files//members.json`, or `%2F`), GET and DELETE without it.
+    let r = s
+        .req(
+            "PUT",
+            &format!("{t}/files//members.json"),
+            Some(&s.alice),
+            b"[1]",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.error_message());
+    assert_eq!(r.json()["path"], "members.json");
+    let r = s
+        .req(
+            "GET",
+            &format!("{t}/files/members.json"),
+            Some(&s.alice),
+            b"",
+        )
+        .await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"[1]"[..]));
+    let r = s
+        .req(
+            "GET",
+            &format!("{t}/files/%2Fmembers.json"),
+            Some(&s.alice),
+            b"",
+        )
+        .await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"[1]"[..]));
+    let r = s
+        .req(
+            "GET",
+            &format!("{t}/files?prefix=/mem"),
+            Some(&s.alice),
+            b"",
+        )
+        .await;
+    assert_eq!(r.json()["files"][0]["path"], "members.json");
+    // The dry run's write is reported without the slash, as the API stores it.
+    let r = s
+        .req(
+            "POST",
+            &format!("{t}/test"),
+            Some(&s.alice),
+            json!({"message": MESSAGE}).to_string().as_bytes(),
+        )
+        .await;
+    let v = r.json();
+    assert_eq!(v["status"], "ok", "{v}");
+    assert!(
+        v["writes"].to_string().contains("\"state/seen.txt\""),
+        "{v}"
+    );
+    let r = s
+        .req(
+            "DELETE",
+            &format!("{t}/files//members.json"),
+            Some(&s.alice),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = s
+        .req(
+            "GET",
+            &format!("{t}/files/members.json"),
+            Some(&s.alice),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    // Still one leading slash only: `//x` is an empty segment.
+    let r = s
+        .req("GET", &format!("{t}/files///x"), Some(&s.alice), b"")
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn a_bad_access_token_is_called_invalid_not_missing() {
+    let s = Server::start().await;
+    fixture(&s).await;
+    let events = "/v1/thwonks/alice@example.org/feeds/news/events";
+    for bad in ["nonsense", "Bearer%20thw_x", ""] {
+        let e = s
+            .events(&format!("{events}?access_token={bad}"), None, None)
+            .await;
+        assert_eq!(e.status, 401, "{bad:?}");
+        let v: Value = serde_json::from_slice(&e.body).unwrap();
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with("invalid token"), "{bad:?}: {msg}");
+    }
+    // Well-formed but unknown: invalid too.
+    let e = s
+        .events(
+            &format!("{events}?access_token=thw_{}", "1".repeat(64)),
+            None,
+            None,
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&e.body).unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid token"),
+        "{v}"
+    );
+    // On a route that does not take it: said so, not "no token".
+    let r = s
+        .req(
+            "GET",
+            &format!("/v1/thwonks/alice@example.org?access_token={}", s.alice),
+            None,
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.error_message().contains("event streams"),
+        "{}",
+        r.error_message()
+    );
+    // No token at all still says so.
+    let r = s.req("GET", "/v1/thwonks", None, b"").await;
+    assert!(
+        r.error_message().starts_with("no token"),
+        "{}",
+        r.error_message()
+    );
 }

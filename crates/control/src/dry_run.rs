@@ -1,5 +1,5 @@
-//! `thwonk test`: one run of a script on a message file, with no daemon, no Redis and no
-//! database. Files come from a directory (`--files DIR`) and nothing is written back: the
+//! `thwonk test`: one run of a script on a message file (or of its `onSchedule` or
+//! `onRequest`), with no daemon, no Redis and no database. Files come from a directory (`--files DIR`) and nothing is written back: the
 //! result shows what the run *would* commit. The script runs in a sandbox worker, as in the
 //! daemon, so a hostile script cannot crash the command either.
 
@@ -100,6 +100,38 @@ pub fn dry_run_with_vfs(d: &DryRun<'_>, vfs: &mut dyn thwonk_core::run::VfsReade
             received_at_ms: now,
         },
     );
+    run_trigger(d, Trigger::Message(view), now, vfs)
+}
+
+/// What a dry run other than of a message runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OtherTrigger {
+    /// `onSchedule({at: now, schedule}, thwonk)`, as a tick of `schedule` would run it.
+    Schedule(String),
+    /// `onRequest({body}, thwonk)`, as `POST .../invoke` with this JSON body would.
+    Request(serde_json::Value),
+}
+
+/// [`dry_run`] of `onSchedule` or `onRequest` (`thwonk test --schedule` / `--request`):
+/// `d.raw_message` and `d.mail_from` are not used. Blocking.
+pub fn dry_run_other(d: &DryRun<'_>, other: OtherTrigger) -> RunOutcome {
+    let now = now_ms();
+    let trigger = match other {
+        OtherTrigger::Schedule(schedule) => Trigger::Schedule {
+            at: thwonk_core::time::rfc3339_millis(now),
+            schedule,
+        },
+        OtherTrigger::Request(body) => Trigger::Request { body },
+    };
+    run_trigger(d, trigger, now, &mut DirVfs::new(d.files.clone()))
+}
+
+fn run_trigger(
+    d: &DryRun<'_>,
+    trigger: Trigger,
+    now: i64,
+    vfs: &mut dyn thwonk_core::run::VfsReader,
+) -> RunOutcome {
     let req = RunRequest {
         run_id: "dry-run".into(),
         thwonk: ThwonkContext {
@@ -107,7 +139,7 @@ pub fn dry_run_with_vfs(d: &DryRun<'_>, vfs: &mut dyn thwonk_core::run::VfsReade
             domain: d.address.domain().to_string(),
         },
         script: d.script.to_string(),
-        trigger: Trigger::Message(view),
+        trigger,
         now_ms: now,
         limits: d.limits.clone(),
     };

@@ -137,11 +137,58 @@ pub struct RunCostView {
     pub wall_ms: i64,
 }
 
+/// How much of a message a run listing reads for its sender and subject (its header block;
+/// a header block longer than this loses the fields beyond it).
+pub const MESSAGE_HEAD_BYTES: u32 = 64 * 1024;
+
+/// The message a run handled, as its headers name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunMessageView {
+    /// The `From:` address (the envelope sender when there is none).
+    pub from: String,
+    /// The decoded `Subject:` (`""` when there is none).
+    pub subject: String,
+    /// The `Message-ID:` header, without angle brackets.
+    pub message_id: Option<String>,
+}
+
+impl RunMessageView {
+    /// Read from the message's header block (the body is not parsed).
+    pub fn of(raw: &[u8], mail_from: &str) -> Self {
+        let head = &raw[..thwonk_mail::headers::header_block_end(raw).min(raw.len())];
+        let view = thwonk_mail::parse_message(
+            head,
+            &thwonk_mail::InboundEnvelope {
+                id: "",
+                mail_from,
+                to: "",
+                recipients: &[],
+                received_at_ms: 0,
+            },
+        );
+        let from = if view.sender.address.is_empty() {
+            mail_from.to_string()
+        } else {
+            view.sender.address
+        };
+        RunMessageView {
+            from,
+            subject: view.subject,
+            message_id: view.message_id,
+        }
+    }
+}
+
 /// One run: `GET .../runs/{run_id}`, and each of `GET .../runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunView {
     pub id: String,
+    /// The message's id in this system (`msg.id`); `null` for schedule and request runs.
     pub message_id: Option<String>,
+    /// The message's sender, subject and `Message-ID:` (`null` when the run had no message,
+    /// or it is gone).
+    #[serde(default)]
+    pub message: Option<RunMessageView>,
     /// `message`, `schedule` or `request`.
     #[schemars(with = "String")]
     pub trigger: TriggerKind,
@@ -164,6 +211,7 @@ impl From<&RunRecord> for RunView {
         RunView {
             id: r.id.clone(),
             message_id: r.message_id.clone(),
+            message: None,
             trigger: r.trigger,
             script_version: r.script_version,
             status: r.status,
@@ -181,6 +229,37 @@ impl From<&RunRecord> for RunView {
             started_at_ms: r.started_at_ms,
             finished_at_ms: r.finished_at_ms,
         }
+    }
+}
+
+impl RunView {
+    /// The views of `runs`, each with the message it handled read from the store (the API's
+    /// `GET .../runs` and the CLI's `thwonk runs` without a daemon).
+    pub async fn with_messages(
+        store: &thwonk_store::Store,
+        runs: &[RunRecord],
+    ) -> Result<Vec<RunView>, thwonk_store::StoreError> {
+        let mut out = Vec::with_capacity(runs.len());
+        for r in runs {
+            let mut v = RunView::from(r);
+            if let Some(id) = &r.message_id
+                && let Some((mail_from, head)) = store.message_head(id, MESSAGE_HEAD_BYTES).await?
+            {
+                v.message = Some(RunMessageView::of(&head, &mail_from));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Where the error happened: the first frame of its stack (`onMessage at list.js:3:9`),
+    /// when it has one.
+    pub fn error_at(&self) -> Option<&str> {
+        let stack = self.error.as_ref()?.stack.as_deref()?;
+        stack
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("at ") || l.contains(" at "))
     }
 }
 
@@ -206,7 +285,7 @@ pub struct FileWrittenView {
 }
 
 /// `GET .../feeds/{name}`: the newest items, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FeedItemsView {
     pub feed: String,
     /// `{id, item}` each.

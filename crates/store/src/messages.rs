@@ -85,6 +85,27 @@ impl Store {
         .transpose()
     }
 
+    /// A message's envelope sender and its first `max_bytes` bytes (enough for its header
+    /// block), without reading the rest: what a run listing shows of the message it handled.
+    pub async fn message_head(
+        &self,
+        id: &str,
+        max_bytes: u32,
+    ) -> Result<Option<(String, Vec<u8>)>> {
+        use sqlx::Row;
+        // substr on a BLOB (SQLite) and on bytea (PostgreSQL) counts bytes.
+        let max = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        let found =
+            sqlx::query("SELECT mail_from, substr(raw, 1, $2) AS head FROM messages WHERE id = $1")
+                .bind(id)
+                .bind(max)
+                .fetch_optional(&self.pool)
+                .await?;
+        found
+            .map(|row| Ok((row.try_get("mail_from")?, row.try_get("head")?)))
+            .transpose()
+    }
+
     /// A message's thwonk and status, without its bytes: what a runner needs to decide whether
     /// a job still has work (the run itself then reads the message once).
     pub async fn message_state(&self, id: &str) -> Result<Option<MessageState>> {

@@ -228,9 +228,16 @@ impl Store {
         .await?
         .rows_affected();
         if done == 0 {
-            return Err(StoreError::NotFound(format!(
-                "version {version} of thwonk {thwonk_id}"
-            )));
+            // Named by its address, what the user knows (not the internal id).
+            let address: Option<String> =
+                sqlx::query_scalar("SELECT address FROM thwonks WHERE id = $1")
+                    .bind(thwonk_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Err(StoreError::NotFound(match address {
+                Some(a) => format!("{a} has no version {version}"),
+                None => format!("no thwonk {thwonk_id}"),
+            }));
         }
         let row = sqlx::query(concat!(
             "SELECT ",

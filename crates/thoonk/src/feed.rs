@@ -10,7 +10,7 @@ use redis::Script;
 use std::sync::LazyLock;
 
 /// One item of a feed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FeedItem {
     pub id: String,
     pub item: String,

@@ -1,7 +1,7 @@
 //! `.../files[/{path}]`: a thwonk's VFS files. Paths are checked by `thwonk_core::vfs` (no
 //! `..`, `.`, empty segments, NUL or backslash, whether spelled plainly or percent-encoded:
-//! the router decodes before this sees them), and an absolute path (a leading `/`) is refused
-//! rather than quietly made relative.
+//! the router decodes before this sees them). One leading `/` is dropped (`/members.json` is
+//! `members.json`), as scripts and the CLI do: one rule everywhere.
 
 use axum::Json;
 use axum::extract::State;
@@ -18,12 +18,6 @@ use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, Body};
 
 fn file_path(raw: &str) -> Result<String, ApiError> {
-    if raw.starts_with('/') {
-        return Err(ApiError::bad_request(
-            "bad_path",
-            "file paths are relative to the thwonk's root; drop the leading '/'",
-        ));
-    }
     normalize_path(raw).map_err(|e| ApiError::bad_request("bad_path", e.to_string()))
 }
 

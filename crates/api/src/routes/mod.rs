@@ -60,7 +60,8 @@ pub(crate) fn address(raw: &str) -> Result<Address, ApiError> {
 }
 
 /// The thwonk at `address` if the caller may see it; `404` alike for a missing thwonk and
-/// for another owner's (so an owner cannot probe which addresses exist).
+/// for another owner's (what another owner's thwonk holds is not told; creating its address
+/// answers [`taken_by_another`]).
 pub(crate) async fn visible_thwonk(
     state: &ApiState,
     caller: &Caller,
@@ -78,6 +79,18 @@ pub(crate) async fn visible_thwonk(
     } else {
         Err(not_found())
     }
+}
+
+/// What creating (`POST /v1/thwonks`) or deploying to (`PUT .../script`) an address that
+/// another owner holds answers: `409 address_taken`. Addresses are one namespace (mail to
+/// one reaches one thwonk), so that an address is taken is no secret; what the thwonk holds
+/// stays hidden (every other route answers `404` as for a missing thwonk).
+pub(crate) fn taken_by_another(address: &Address) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "address_taken",
+        format!("{address} is taken by another owner"),
+    )
 }
 
 pub(crate) async fn may_see(

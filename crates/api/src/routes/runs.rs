@@ -1,4 +1,5 @@
-//! `.../runs`: a thwonk's runs, newest first, with their logs, errors and cost.
+//! `.../runs`: a thwonk's runs, newest first, with their logs, errors and cost, and the
+//! message each handled (sender, subject, `Message-ID:`).
 
 use axum::Json;
 use axum::extract::State;
@@ -29,7 +30,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(20).clamp(1, MAX_RUNS_PER_PAGE);
     let runs = state.store.list_runs(&t.id, limit).await?;
     Ok(Json(RunListView {
-        runs: runs.iter().map(RunView::from).collect(),
+        runs: RunView::with_messages(&state.store, &runs).await?,
     }))
 }
 
@@ -44,6 +45,7 @@ pub async fn show(
         .run(&run_id)
         .await?
         .filter(|r| r.thwonk_id == t.id)
-        .ok_or_else(|| ApiError::not_found(format!("no run {run_id} of {addr}")))?;
-    Ok(Json(RunView::from(&run)))
+        .ok_or_else(|| ApiError::not_found(format!("no run {run_id} of {}", t.address)))?;
+    let mut views = RunView::with_messages(&state.store, std::slice::from_ref(&run)).await?;
+    Ok(Json(views.remove(0)))
 }

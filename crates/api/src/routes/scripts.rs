@@ -4,7 +4,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use thwonk_control::deploy::{
     DeployError, check_script, register_schedule, schedule_not_registered, write_version,
@@ -12,7 +13,7 @@ use thwonk_control::deploy::{
 use thwonk_control::dry_run::{DryRun, dry_run_with_vfs};
 use thwonk_control::views::{DeployView, DryRunView, ThwonkView, VersionListView, VersionView};
 
-use super::{address, blocking, may_see, visible_thwonk};
+use super::{address, blocking, may_see, taken_by_another, visible_thwonk};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -61,9 +62,10 @@ pub async fn deploy(
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("bad_body", "the script is not UTF-8 text"))?;
     // Ownership first (cheap, and an owner must not learn whether another's script checks).
+    // Another owner's address answers as `POST /v1/thwonks` does: 409, taken.
     let created = match state.store.thwonk_by_address(&address).await? {
         Some(t) if !may_see(&state, &caller, &t).await? => {
-            return Err(ApiError::not_found(format!("no thwonk at {address}")));
+            return Err(taken_by_another(&address));
         }
         Some(_) => false,
         None => true,
@@ -82,7 +84,7 @@ pub async fn deploy(
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no thwonk at {address}")))?;
         if !may_see(&state, &caller, &t).await? {
-            return Err(ApiError::not_found(format!("no thwonk at {address}")));
+            return Err(taken_by_another(&address));
         }
     }
     let mut deployment =
@@ -101,19 +103,64 @@ pub async fn deploy(
     Ok((status, Json(view)))
 }
 
-/// The active version, with its source.
+/// Whether the client asked for JSON: its `Accept` names `application/json`. Anything else
+/// (no `Accept`, `*/*` as curl sends, `text/plain`, `application/javascript`) gets the source
+/// as raw text, so `curl .../script > script.js` round-trips with `PUT .../script`.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut fields = part.split(';');
+            let media = fields.next().unwrap_or("").trim();
+            // `application/json;q=0` refuses JSON rather than asking for it.
+            let refused = fields.any(|f| {
+                let f = f.trim().replace(' ', "");
+                f == "q=0" || f == "q=0.0" || f == "q=0.00" || f == "q=0.000"
+            });
+            media.eq_ignore_ascii_case("application/json") && !refused
+        })
+}
+
+/// A version as JSON ([`VersionView`] with its source) or, by `Accept`, its source alone
+/// (`application/javascript; charset=utf-8`, with the version in `X-Thwonk-Version`).
+fn version_answer(v: &thwonk_store::ScriptVersion, headers: &HeaderMap) -> Response {
+    if wants_json(headers) {
+        return Json(VersionView::of(v, true)).into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/javascript; charset=utf-8"),
+            ),
+            (
+                HeaderName::from_static("x-thwonk-version"),
+                HeaderValue::from(v.version),
+            ),
+        ],
+        v.source.clone(),
+    )
+        .into_response()
+}
+
+/// The active version: its source as raw text, or with `Accept: application/json` the
+/// [`VersionView`] with its source.
 pub async fn active(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(addr): ApiPath<String>,
-) -> Result<Json<VersionView>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let v = state
         .store
         .active_script(&t.id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("{addr} has no script yet")))?;
-    Ok(Json(VersionView::of(&v, true)))
+        .ok_or_else(|| ApiError::not_found(format!("{} has no script yet", t.address)))?;
+    Ok(version_answer(&v, &headers))
 }
 
 /// Every version, newest first (without sources; `GET .../versions/{n}` has one).
@@ -130,18 +177,20 @@ pub async fn versions(
     }))
 }
 
+/// One version: as JSON with its source, or (by `Accept`, as `GET .../script`) the source.
 pub async fn version(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath((addr, version)): ApiPath<(String, i64)>,
-) -> Result<Json<VersionView>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
     let v = state
         .store
         .script_version(&t.id, version)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("{addr} has no version {version}")))?;
-    Ok(Json(VersionView::of(&v, true)))
+        .ok_or_else(|| ApiError::not_found(format!("{} has no version {version}", t.address)))?;
+    Ok(version_answer(&v, &headers))
 }
 
 #[derive(Deserialize)]

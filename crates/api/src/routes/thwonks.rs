@@ -35,7 +35,8 @@ pub struct NewThwonk {
     owner: Option<String>,
 }
 
-/// Create an empty thwonk (deploy a script to give it one). `409` when the address is taken.
+/// Create an empty thwonk (deploy a script to give it one). `409 address_taken` when the
+/// address is taken ("taken by another owner" when the caller may not see it).
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -64,7 +65,20 @@ pub async fn create(
         .create_thwonk(&address, owner_id.as_deref())
         .await?
     {
-        return Err(ApiError::conflict(format!("{address} is taken")));
+        // The same answer as `PUT .../script` to another owner's address.
+        let visible = match state.store.thwonk_by_address(&address).await? {
+            Some(t) => super::may_see(&state, &caller, &t).await?,
+            None => true,
+        };
+        return Err(if visible {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "address_taken",
+                format!("{address} already exists"),
+            )
+        } else {
+            super::taken_by_another(&address)
+        });
     }
     let t = state
         .store

@@ -108,12 +108,25 @@ impl Server {
         token: Option<&str>,
         body: &[u8],
     ) -> Response {
+        self.req_with(method, path, token, &[], body).await
+    }
+
+    /// One request with `extra` headers (`Accept`, say).
+    pub async fn req_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         let stream = TcpStream::connect(self.addr).await.unwrap();
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![("Content-Type", "application/json")];
         if let Some(a) = &auth {
             headers.push(("Authorization", a.as_str()));
         }
+        headers.extend_from_slice(extra);
         tokio::time::timeout(
             Duration::from_secs(30),
             client::send(stream, method, path, &headers, body),

@@ -9,6 +9,7 @@ on_both!(
     delete_queued_messages_spares_processed_ones,
     a_failed_insert_stores_none_of_the_delivery,
     message_state_tells_thwonk_and_status_without_the_bytes,
+    a_message_head_is_its_first_bytes_and_sender,
 );
 
 async fn messages_round_trip_in_arrival_order(store: Store) {
@@ -116,4 +117,21 @@ async fn message_state_tells_thwonk_and_status_without_the_bytes(store: Store) {
         MessageStatus::Processed
     );
     assert_eq!(store.message_state("missing").await.unwrap(), None);
+}
+
+async fn a_message_head_is_its_first_bytes_and_sender(store: Store) {
+    let t = thwonk(&store, "a@x.org").await;
+    let raw = b"Subject: hi\r\nFrom: a@b.test\r\n\r\n\xff\x00body".to_vec();
+    let id = store
+        .insert_messages(&[new_message(&t.id, &raw)])
+        .await
+        .unwrap()
+        .remove(0);
+    let (from, head) = store.message_head(&id, 11).await.unwrap().unwrap();
+    assert_eq!(from, "alice@example.net");
+    assert_eq!(head, b"Subject: hi");
+    // Longer than the message: all of it, bytes as stored.
+    let (_, all) = store.message_head(&id, 1 << 20).await.unwrap().unwrap();
+    assert_eq!(all, raw);
+    assert_eq!(store.message_head("missing", 10).await.unwrap(), None);
 }

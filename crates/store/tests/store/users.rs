@@ -83,10 +83,14 @@ async fn a_version_can_be_made_active_again(store: Store) {
         "v1"
     );
     let missing = store.activate_version(&id, 7).await;
-    assert!(
-        matches!(missing, Err(StoreError::NotFound(_))),
-        "{missing:?}"
-    );
+    // Named by the address the user knows, not the internal id.
+    match &missing {
+        Err(StoreError::NotFound(what)) => {
+            assert_eq!(what, "v@example.org has no version 7");
+            assert!(!what.contains(&id), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         store.thwonk(&id).await.unwrap().unwrap().active_version,
         Some(1)
