@@ -555,12 +555,19 @@ async fn script_job_round_trip(lang: Lang, test: &str) {
     support::send_mail(daemon.smtp, ALICE, LIST, "fail", "x").await;
     support::send_mail(daemon.smtp, ALICE, LIST, "hello", "x").await;
 
-    let mut worker = Worker::spawn(lang, &url, &["work", &format!("{LIST}/shout"), "--count", "1"]);
+    let mut worker = Worker::spawn(
+        lang,
+        &url,
+        &["work", &format!("{LIST}/shout"), "--count", "1"],
+    );
     worker.expect("ready").await;
     let done = worked(&worker.rest().await);
     assert_eq!(done.len(), 1, "{done:?}");
     let (job_id, payload, result) = &done[0];
-    assert_eq!(payload, r#"{"text":"hello"}"#, "the failed run's job was never queued");
+    assert_eq!(
+        payload, r#"{"text":"hello"}"#,
+        "the failed run's job was never queued"
+    );
     assert_eq!(result, r#"{"TEXT":"HELLO"}"#);
 
     let got = relay
@@ -572,8 +579,8 @@ async fn script_job_round_trip(lang: Lang, test: &str) {
     let mail = got[0].parsed();
     assert_eq!(mail.subject, format!("job ok {job_id}"));
     assert_eq!(mail.text.trim(), r#"{"TEXT":"HELLO"}"#);
-    let stored: Value = serde_json::from_str(&env.ok(&["files", LIST, "get", "result.json"]))
-        .expect("result.json");
+    let stored: Value =
+        serde_json::from_str(&env.ok(&["files", LIST, "get", "result.json"])).expect("result.json");
     assert_eq!(
         stored,
         serde_json::json!({"id": job_id, "queue": "shout", "status": "ok", "ok": true,
@@ -610,7 +617,10 @@ async fn script_job_round_trip(lang: Lang, test: &str) {
 
     // The runs: the failed one, the committed one, and one `job_result` run.
     let runs = env.runs(LIST, None);
-    let triggers: Vec<&str> = runs.iter().map(|r| r["trigger"].as_str().unwrap()).collect();
+    let triggers: Vec<&str> = runs
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
     assert_eq!(
         triggers.iter().filter(|t| **t == "job_result").count(),
         1,

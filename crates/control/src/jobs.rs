@@ -222,7 +222,10 @@ mod tests {
             ..j
         };
         let v = failed.script_value();
-        assert_eq!((v["ok"].clone(), v["value"].clone()), (false.into(), serde_json::Value::Null));
+        assert_eq!(
+            (v["ok"].clone(), v["value"].clone()),
+            (false.into(), serde_json::Value::Null)
+        );
         assert_eq!(v["error"], "boom");
     }
 

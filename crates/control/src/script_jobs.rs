@@ -66,8 +66,7 @@ async fn publish_one(
 /// committed and its jobs wait, unpublished, for the retry pass.
 pub async fn publish_after_commit(store: &Store, redis: &Redis, jobs: &[NewScriptJob]) {
     for job in jobs {
-        if let Err(e) = publish_one(store, redis, &job.id, &job.thoonk_queue, &job.payload).await
-        {
+        if let Err(e) = publish_one(store, redis, &job.id, &job.thoonk_queue, &job.payload).await {
             warn!(job = %job.id, queue = %job.thoonk_queue, error = %e,
                 "script job stays unpublished; retried later");
             return;

@@ -142,13 +142,9 @@ async fn jobs_commit_with_their_run_and_reach_their_queue_under_the_address() {
     publish_after_commit(&s.store, &s.redis, &later).await;
     let row = s.store.script_job(&later[0].id).await.unwrap().unwrap();
     assert_eq!(row.published_at_ms, None, "kept, not lost");
-    let server = PrivateRedis::start(
-        "redis-server",
-        s._dir.path(),
-        &s._dir.path().join("r.sock"),
-    )
-    .await
-    .unwrap();
+    let server = PrivateRedis::start("redis-server", s._dir.path(), &s._dir.path().join("r.sock"))
+        .await
+        .unwrap();
     let mut published = 0;
     for _ in 0..50 {
         match publish_unpublished(&s.store, &s.redis, now_ms() + 1).await {

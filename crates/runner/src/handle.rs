@@ -237,7 +237,9 @@ async fn job_result(
     match st.store.script_job(&result.job_id).await? {
         Some(j) if j.thwonk_id == result.thwonk_id && j.result_run_id.is_none() => {}
         Some(j) if j.thwonk_id == result.thwonk_id => {
-            q.inbound.finish(&job.id, Some("result already taken")).await?;
+            q.inbound
+                .finish(&job.id, Some("result already taken"))
+                .await?;
             return Ok(());
         }
         _ => {
@@ -252,7 +254,11 @@ async fn job_result(
     if thwonk.status != ThwonkStatus::Active {
         // Kept, not dropped: the result runs once the thwonk is enabled again.
         q.inbound
-            .retry_at(&job.id, now_ms() + DISABLED_RETRY_MS, "the thwonk is disabled")
+            .retry_at(
+                &job.id,
+                now_ms() + DISABLED_RETRY_MS,
+                "the thwonk is disabled",
+            )
             .await?;
         return Ok(());
     }

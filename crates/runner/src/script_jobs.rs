@@ -37,7 +37,9 @@ async fn follow_endings(store: &Store, redis: &Redis, shutdown: &CancellationTok
                 }
             }
             Ok(None) => {}
-            Err(e) => warn!(job = %event.id, error = %e, "cannot read a job's ending; the sweep will"),
+            Err(e) => {
+                warn!(job = %event.id, error = %e, "cannot read a job's ending; the sweep will")
+            }
         }
     }
 }

@@ -75,12 +75,12 @@ impl Store {
             columns!(),
             " FROM script_jobs WHERE id = $1"
         ))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(script_job)
-            .transpose()
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(script_job)
+        .transpose()
     }
 
     /// Jobs committed before `older_than_ms` and not yet pushed to Redis, oldest first (the
@@ -96,13 +96,13 @@ impl Store {
             " FROM script_jobs WHERE published_at_ms IS NULL \
              AND created_at_ms < $1 ORDER BY created_at_ms, id LIMIT $2"
         ))
-            .bind(older_than_ms)
-            .bind(limit.max(0))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(script_job)
-            .collect()
+        .bind(older_than_ms)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(script_job)
+        .collect()
     }
 
     /// Jobs pushed to Redis before `published_before_ms` whose result no run has taken yet,
@@ -119,13 +119,13 @@ impl Store {
              AND published_at_ms IS NOT NULL AND published_at_ms < $1 \
              ORDER BY created_at_ms, id LIMIT $2"
         ))
-            .bind(published_before_ms)
-            .bind(limit.max(0))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(script_job)
-            .collect()
+        .bind(published_before_ms)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(script_job)
+        .collect()
     }
 
     /// Mark a script job pushed to Redis.
