@@ -236,6 +236,7 @@ async fn queue_foreign_row(store: &Store, data: &Path, mail_from: &str, to: &str
         }],
         feed_ops: Vec::new(),
         schedule_tick_ms: None,
+        jobs: Default::default(),
     };
     store.commit_run(&commit).await.unwrap();
     let redis = support::private_redis(data).await;

@@ -500,3 +500,149 @@ async fn python_node_and_rust_workers_share_a_queue_and_each_job_is_done_once() 
     h.assert_all_finished(&q, jobs.len() as i64).await;
     h.stop().await;
 }
+
+// --- Script jobs: a rule script publishes, a worker answers, `onJobResult` hears it ---------
+
+const LIST: &str = "list@example.org";
+const ALICE: &str = "alice@members.test";
+
+/// Publishes a job per message (subject → payload), then fails the run for "fail"; tries to
+/// reach Thwonk's own `inbound` queue; hears the result and mails it to Alice.
+const SCRIPT_JOBS_JS: &str = r#"
+export function onMessage(msg, thwonk) {
+  const id = thwonk.jobs("shout").publish({ text: msg.subject });
+  if (msg.subject === "fail") throw new Error("failed after publishing " + id);
+  // The attack: Thwonk's own queue. The name is always under this thwonk's address.
+  const errors = [];
+  for (const name of ["../inbound", "a/b", "x:y", "", "q".repeat(65)]) {
+    try { thwonk.jobs(name); errors.push("accepted " + name); } catch (e) { errors.push(e.message); }
+  }
+  const sneaky = thwonk.jobs("inbound").publish({ message_id: msg.id, thwonk_id: "x" });
+  thwonk.files.writeJSON("published.json", { id, sneaky, errors });
+}
+
+export function onJobResult(result, thwonk) {
+  if (result.queue !== "shout") return;
+  thwonk.files.writeJSON("result.json", result);
+  thwonk.send({
+    to: "alice@members.test",
+    subject: "job " + result.status + " " + result.id,
+    text: JSON.stringify(result.value) + "\n",
+  });
+}
+"#;
+
+/// A script publishes a job when mail comes in; the `lang` worker takes it from the Thoonk
+/// queue `list@example.org/shout`, upper-cases it and finishes it with the result; the result
+/// comes back to the script's `onJobResult`, which mails it. A run that failed after
+/// publishing published nothing, and the script could not put a job on Thwonk's `inbound`.
+async fn script_job_round_trip(lang: Lang, test: &str) {
+    if let Some(why) = lang.missing().await {
+        println!("SKIPPED: {test}: {why} (run scripts/install-test-deps.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let relay = support::Relay::start().await;
+    let env = support::env(dir.path(), relay.addr, None);
+    env.deploy_source(LIST, dir.path(), "jobs.js", SCRIPT_JOBS_JS);
+    let daemon = support::Daemon::start(&env).await;
+    let url = format!("unix://{}", dir.path().join("redis.sock").display());
+    let redis = support::private_redis(dir.path()).await;
+    let shout = JobQueue::new(&redis, &format!("{LIST}/shout"));
+
+    // First a run that fails after publishing, then one that commits: runs of a thwonk go in
+    // arrival order, so by the time the second's result is back the first is long done.
+    support::send_mail(daemon.smtp, ALICE, LIST, "fail", "x").await;
+    support::send_mail(daemon.smtp, ALICE, LIST, "hello", "x").await;
+
+    let mut worker = Worker::spawn(
+        lang,
+        &url,
+        &["work", &format!("{LIST}/shout"), "--count", "1"],
+    );
+    worker.expect("ready").await;
+    let done = worked(&worker.rest().await);
+    assert_eq!(done.len(), 1, "{done:?}");
+    let (job_id, payload, result) = &done[0];
+    assert_eq!(
+        payload, r#"{"text":"hello"}"#,
+        "the failed run's job was never queued"
+    );
+    assert_eq!(result, r#"{"TEXT":"HELLO"}"#);
+
+    let got = relay
+        .wait_for("the job's result by mail", Duration::from_secs(60), |r| {
+            !r.is_empty()
+        })
+        .await;
+    assert_eq!(got.len(), 1, "one result, one mail");
+    let mail = got[0].parsed();
+    assert_eq!(mail.subject, format!("job ok {job_id}"));
+    assert_eq!(mail.text.trim(), r#"{"TEXT":"HELLO"}"#);
+    let stored: Value =
+        serde_json::from_str(&env.ok(&["files", LIST, "get", "result.json"])).expect("result.json");
+    assert_eq!(
+        stored,
+        serde_json::json!({"id": job_id, "queue": "shout", "status": "ok", "ok": true,
+            "value": {"TEXT": "HELLO"}, "error": null})
+    );
+
+    // Exactly one job ever reached the queue: the failed run's never did.
+    let stats = shout.stats().await.unwrap();
+    assert_eq!((stats.publishes, stats.finishes), (1, 1), "{stats:?}");
+
+    // The attack went nowhere: bad names were refused at the call, and `inbound` is the
+    // thwonk's own `list@example.org/inbound`, not Thwonk's queue.
+    let published: Value =
+        serde_json::from_str(&env.ok(&["files", LIST, "get", "published.json"])).unwrap();
+    assert_eq!(published["id"], job_id.as_str());
+    let errors = published["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    for e in errors {
+        assert!(e.as_str().unwrap().contains("job queue"), "{e}");
+    }
+    let sneaky = published["sneaky"].as_str().unwrap();
+    assert!(
+        !JobQueue::new(&redis, thwonk_thoonk::INBOUND)
+            .contains(sneaky)
+            .await
+            .unwrap()
+    );
+    assert!(
+        JobQueue::new(&redis, &format!("{LIST}/inbound"))
+            .contains(sneaky)
+            .await
+            .unwrap()
+    );
+
+    // The runs: the failed one, the committed one, and one `job_result` run.
+    let runs = env.runs(LIST, None);
+    let triggers: Vec<&str> = runs
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        triggers.iter().filter(|t| **t == "job_result").count(),
+        1,
+        "{runs:?}"
+    );
+    daemon.stop(Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_worker_answers_a_scripts_job_and_on_job_result_hears_it() {
+    script_job_round_trip(
+        Lang::Python,
+        "python_worker_answers_a_scripts_job_and_on_job_result_hears_it",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_worker_answers_a_scripts_job_and_on_job_result_hears_it() {
+    script_job_round_trip(
+        Lang::Node,
+        "node_worker_answers_a_scripts_job_and_on_job_result_hears_it",
+    )
+    .await;
+}

@@ -4,7 +4,8 @@
 //! another language publishes the same shapes (see `thwonk_thoonk::inbound_payload`).
 //!
 //! The job ids follow the same split: a message's job id is the message id, a tick's is
-//! `schedule/{thwonk_id}/{at_ms}`, a request's `request/{run_id}`.
+//! `schedule/{thwonk_id}/{at_ms}`, a request's `request/{run_id}`, a job result's
+//! `job-result/{job_id}`.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,8 @@ pub enum InboundJob {
     Tick(ScheduleJob),
     /// An HTTP invoke waits for `onRequest`'s answer.
     Request(RequestJob),
+    /// A worker finished (or gave up on) a job a script published: `onJobResult`.
+    JobResult(JobResultJob),
 }
 
 /// Why a payload is not an inbound job.
@@ -35,6 +38,9 @@ impl InboundJob {
         }
         if let Ok(req) = serde_json::from_str(payload) {
             return Ok(InboundJob::Request(req));
+        }
+        if let Ok(result) = serde_json::from_str(payload) {
+            return Ok(InboundJob::JobResult(result));
         }
         serde_json::from_str(payload)
             .map(InboundJob::Message)
@@ -87,6 +93,50 @@ impl RequestJob {
     }
 }
 
+/// The payload of an `inbound` job for a script job's result (`crate::script_jobs` writes
+/// it when a worker finishes the job or it becomes a dead letter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResultJob {
+    /// The script job's id (`{run_id}.j{n}`).
+    pub job_id: String,
+    pub thwonk_id: String,
+    /// The script's name for the queue.
+    pub queue: String,
+    /// `ok` (the worker finished it) or `error` (it became a dead letter, or its result was
+    /// lost).
+    pub status: String,
+    /// The text the worker finished it with (none when it finished without one).
+    pub result: Option<String>,
+    pub error: Option<String>,
+    /// When Thwonk learnt the result (ms): the script's `now()`.
+    pub at_ms: i64,
+}
+
+impl JobResultJob {
+    pub fn job_id(&self) -> String {
+        format!("job-result/{}", self.job_id)
+    }
+
+    /// `result` in `onJobResult(result, thwonk)`: `{id, queue, status, ok, value, error}`,
+    /// `value` being the worker's result parsed as JSON when it is JSON, else the text itself
+    /// (`null` without one).
+    pub fn script_value(&self) -> serde_json::Value {
+        let value = match &self.result {
+            None => serde_json::Value::Null,
+            Some(text) => serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.clone())),
+        };
+        serde_json::json!({
+            "id": self.job_id,
+            "queue": self.queue,
+            "status": self.status,
+            "ok": self.status == "ok",
+            "value": value,
+            "error": self.error,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +186,47 @@ mod tests {
             InboundJob::decode(tick).unwrap(),
             InboundJob::Tick(_)
         ));
+    }
+
+    #[test]
+    fn job_results_are_told_apart_and_give_the_script_its_value() {
+        let j = JobResultJob {
+            job_id: "r1.j1".into(),
+            thwonk_id: "t1".into(),
+            queue: "reports".into(),
+            status: "ok".into(),
+            result: Some(r#"{"pages":3}"#.into()),
+            error: None,
+            at_ms: 7,
+        };
+        let payload = serde_json::to_string(&j).unwrap();
+        assert_eq!(
+            InboundJob::decode(&payload).unwrap(),
+            InboundJob::JobResult(j.clone())
+        );
+        assert_eq!(j.job_id(), "job-result/r1.j1");
+        assert_eq!(
+            j.script_value(),
+            serde_json::json!({"id": "r1.j1", "queue": "reports", "status": "ok", "ok": true,
+                "value": {"pages": 3}, "error": null})
+        );
+        let text = JobResultJob {
+            result: Some("DONE".into()),
+            ..j.clone()
+        };
+        assert_eq!(text.script_value()["value"], "DONE");
+        let failed = JobResultJob {
+            status: "error".into(),
+            result: None,
+            error: Some("boom".into()),
+            ..j
+        };
+        let v = failed.script_value();
+        assert_eq!(
+            (v["ok"].clone(), v["value"].clone()),
+            (false.into(), serde_json::Value::Null)
+        );
+        assert_eq!(v["error"], "boom");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`invoke`]: the caller's side of HTTP invoke: queue a request job, wait for its reply.
 //! - [`feeds`]: a thwonk's Thoonk feeds: their names (`ADDRESS/NAME`) and applying a run's
 //!   committed feed operations to Redis in order.
+//! - [`script_jobs`]: jobs scripts publish for workers (`ADDRESS/QUEUE`): publishing them after
+//!   the commit, and turning a worker's finish (or a dead letter) into an `onJobResult` job.
 //! - [`dry_run`]: one run with nothing committed (`thwonk test`, `POST .../test`).
 //! - [`vfs`]: a run's file reads, served from the store.
 //! - [`metrics`]: counting committed runs; the scrape, with the queue depths from Redis.
@@ -26,6 +28,7 @@ pub mod invoke;
 pub mod jobs;
 pub mod metrics;
 pub mod schedules;
+pub mod script_jobs;
 pub mod vfs;
 pub mod views;
 

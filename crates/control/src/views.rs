@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use thwonk_core::run::{
     Cost, ErrorKind, FeedOp, FileInfo, LogLine, RunError, RunOutcome, RunStatus,
 };
-use thwonk_core::run::{SendRequest, VfsOp};
+use thwonk_core::run::{JobPublish, SendRequest, VfsOp};
 use thwonk_core::status::{ThwonkStatus, TriggerKind};
 use thwonk_sandbox::ScriptKind;
 use thwonk_store::{RunRecord, ScriptVersion, Thwonk};
@@ -311,6 +311,10 @@ pub struct DryRunView {
     /// The feed operations it would apply.
     #[schemars(with = "Vec<serde_json::Value>")]
     pub feed_ops: Vec<FeedOp>,
+    /// The jobs it would publish for workers (`{queue, id, payload}`).
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub jobs: Vec<JobPublish>,
     #[schemars(with = "Vec<serde_json::Value>")]
     pub logs: Vec<LogLine>,
     pub logs_truncated: bool,
@@ -329,6 +333,7 @@ impl From<RunOutcome> for DryRunView {
             sends: o.effects.sends,
             writes: o.effects.writes,
             feed_ops: o.effects.feed_ops,
+            jobs: o.effects.jobs,
             logs: o.logs,
             logs_truncated: o.logs_truncated,
             cost: o.cost,

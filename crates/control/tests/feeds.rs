@@ -29,6 +29,7 @@ fn run(thwonk_id: &str, ops: Vec<FeedOp>) -> RunCommit {
         outbox: vec![],
         feed_ops: ops,
         schedule_tick_ms: None,
+        jobs: Default::default(),
     }
 }
 

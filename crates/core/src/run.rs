@@ -48,6 +48,9 @@ pub enum Trigger {
     Schedule { at: String, schedule: String },
     /// HTTP invoke: `onRequest(req, thwonk)`; its return value is the response.
     Request { body: serde_json::Value },
+    /// A worker finished (or gave up on) a job the script published:
+    /// `onJobResult(result, thwonk)`, `result` being `{id, queue, status, ok, value, error}`.
+    JobResult { result: serde_json::Value },
 }
 
 /// The incoming message as the script sees it (`msg` in docs/rule-scripts.md). Built by
@@ -227,6 +230,10 @@ pub struct Effects {
     pub sends: Vec<SendRequest>,
     pub writes: Vec<VfsOp>,
     pub feed_ops: Vec<FeedOp>,
+    /// Jobs for workers (`thwonk.jobs(queue).publish`), queue names the script's own (the
+    /// runner prefixes the thwonk's address).
+    #[serde(default)]
+    pub jobs: Vec<JobPublish>,
 }
 
 /// One outgoing message as the script asked for it. `thwonk-mail` composes it into MIME.
@@ -301,6 +308,15 @@ pub enum FeedOp {
         feed: String,
         id: String,
     },
+}
+
+/// One buffered job publish: `payload` for the workers of `queue`, as job `id`
+/// (`{run_id}.j{n}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobPublish {
+    pub queue: String,
+    pub id: String,
+    pub payload: String,
 }
 
 /// One log line.

@@ -5,7 +5,7 @@
 //!
 //! - [`ThwonkStatus`]: `active` (accepts mail) or `disabled`.
 //! - [`MessageStatus`]: an incoming message, `queued` until its run commits it.
-//! - [`TriggerKind`]: what started a run (`message`, `schedule`, `request`).
+//! - [`TriggerKind`]: what started a run (`message`, `schedule`, `request`, `job_result`).
 //! - [`DeliveryStatus`]: an outbox row, and each of its recipients, `queued`, `sent` or
 //!   `failed`.
 //!
@@ -110,6 +110,8 @@ word_enum! {
         Schedule = "schedule",
         /// An HTTP invoke (`onRequest`).
         Request = "request",
+        /// A worker's result for a job the script published (`onJobResult`).
+        JobResult = "job_result",
     }
 }
 

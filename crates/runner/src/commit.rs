@@ -1,5 +1,5 @@
 //! After a run: commit it, count it, log it, queue its outgoing mail, apply its feed
-//! operations. The one tail that every trigger's run goes through.
+//! operations, publish its jobs. The one tail that every trigger's run goes through.
 
 use crate::RunnerError;
 use crate::state::RunnerState;
@@ -59,6 +59,12 @@ pub(crate) async fn commit_and_dispatch(
             }
             thwonk_control::feeds::apply_after_commit(&st.store, &st.redis, &commit.run.thwonk_id)
                 .await;
+            thwonk_control::script_jobs::publish_after_commit(
+                &st.store,
+                &st.redis,
+                &commit.jobs.publish,
+            )
+            .await;
         }
         CommitResult::AlreadyProcessed => {
             span.in_scope(|| info!(run = %commit.run.id, "{}", lines.dropped));

@@ -1,13 +1,15 @@
-//! One run, from its trigger (a stored message, a schedule tick, an HTTP request) to what the
-//! transaction commits: [`execute`] is the one path for all three.
+//! One run, from its trigger (a stored message, a schedule tick, an HTTP request, a job's
+//! result) to what the transaction commits: [`execute`] is the one path for all of them.
 //!
 //! The sandbox returns buffered effects; here they become rows: sends are composed into
 //! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are, feed
-//! operations are renamed to the thwonk's Thoonk feeds (`ADDRESS/NAME`). If
+//! operations are renamed to the thwonk's Thoonk feeds (`ADDRESS/NAME`), jobs to its Thoonk
+//! job queues (`ADDRESS/QUEUE`). If
 //! any send cannot be composed the whole run fails, as if the script had thrown: a run's
 //! effects happen all together or not at all.
 
 use crate::RunnerError;
+use thwonk_control::jobs::JobResultJob;
 use thwonk_control::vfs::StoreVfs;
 use thwonk_core::ids::{new_id, new_token};
 use thwonk_core::run::{
@@ -18,7 +20,7 @@ use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
 use thwonk_mail::{ComposeContext, InboundEnvelope};
 use thwonk_sandbox::WorkerPool;
-use thwonk_store::{NewOutbox, RunCommit, RunRecord, Store, StoredMessage, Thwonk};
+use thwonk_store::{NewOutbox, RunCommit, RunJobs, RunRecord, Store, StoredMessage, Thwonk};
 
 /// What started a run, with what that trigger brings to it.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +35,8 @@ pub enum RunTrigger<'a> {
         body: &'a serde_json::Value,
         queued_at_ms: i64,
     },
+    /// A worker's result for a job the script published: `onJobResult`.
+    JobResult(&'a JobResultJob),
 }
 
 impl RunTrigger<'_> {
@@ -42,6 +46,7 @@ impl RunTrigger<'_> {
             RunTrigger::Message(_) => TriggerKind::Message,
             RunTrigger::Tick { .. } => TriggerKind::Schedule,
             RunTrigger::Request { .. } => TriggerKind::Request,
+            RunTrigger::JobResult(_) => TriggerKind::JobResult,
         }
     }
 
@@ -52,6 +57,7 @@ impl RunTrigger<'_> {
             RunTrigger::Message(msg) => msg.received_at_ms,
             RunTrigger::Tick { at_ms, .. } => *at_ms,
             RunTrigger::Request { queued_at_ms, .. } => *queued_at_ms,
+            RunTrigger::JobResult(result) => result.at_ms,
         }
     }
 }
@@ -122,6 +128,12 @@ pub async fn execute(
             (Trigger::Schedule { at, schedule }, None)
         }
         RunTrigger::Request { body, .. } => (Trigger::Request { body: body.clone() }, None),
+        RunTrigger::JobResult(result) => (
+            Trigger::JobResult {
+                result: result.script_value(),
+            },
+            None,
+        ),
     };
     let request = RunRequest {
         run_id: run_id.clone(),
@@ -241,7 +253,11 @@ fn commit_for(
     let (message_id, schedule_tick_ms) = match trigger {
         RunTrigger::Message(msg) => (Some(msg.id.clone()), None),
         RunTrigger::Tick { at_ms, .. } => (None, Some(at_ms)),
-        RunTrigger::Request { .. } => (None, None),
+        RunTrigger::Request { .. } | RunTrigger::JobResult(_) => (None, None),
+    };
+    let result_of = match trigger {
+        RunTrigger::JobResult(result) => Some(result.job_id.clone()),
+        _ => None,
     };
     RunCommit {
         run: RunRecord {
@@ -273,6 +289,14 @@ fn commit_for(
             Vec::new()
         },
         schedule_tick_ms,
+        jobs: RunJobs {
+            publish: if ok {
+                thwonk_control::script_jobs::new_script_jobs(thwonk, &outcome.effects.jobs)
+            } else {
+                Vec::new()
+            },
+            result_of,
+        },
     }
 }
 
@@ -313,6 +337,7 @@ mod tests {
                     content: "1".into(),
                 }],
                 feed_ops: Vec::new(),
+                jobs: Vec::new(),
             },
             logs: Vec::new(),
             logs_truncated: false,

@@ -1,6 +1,7 @@
 //! One `inbound` job, decoded once ([`InboundJob`]) and handled by its kind. Every kind runs
 //! through the same path: the thwonk's lease ([`with_lease`]), the mail queued before it
 //! ([`crate::drain`]), one run ([`execute`]) and one commit ([`commit_and_dispatch`]).
+//! Kinds: message, schedule tick, request, a script job's result.
 
 use crate::RunnerError;
 use crate::commit::{LogLines, commit_and_dispatch};
@@ -9,13 +10,16 @@ use crate::execute::{RunTrigger, execute};
 use crate::lease::with_lease;
 use crate::state::{Queues, RunnerState};
 use thwonk_control::invoke::InvokeOutcome;
-use thwonk_control::jobs::{InboundJob, RequestJob, ScheduleJob};
+use thwonk_control::jobs::{InboundJob, JobResultJob, RequestJob, ScheduleJob};
 use thwonk_core::run::{ErrorKind, RunStatus};
 use thwonk_core::status::{MessageStatus, ThwonkStatus};
 use thwonk_core::time::now_ms;
 use thwonk_store::{CommitResult, Thwonk};
 use thwonk_thoonk::Job;
 use tracing::{Instrument, info_span};
+
+/// A job result waiting for a disabled thwonk looks again this much later (no attempt counted).
+const DISABLED_RETRY_MS: i64 = 60_000;
 
 /// How long a reply outlives its caller's deadline, ms: the caller's clock and the runner's
 /// may differ a little, and a reply nobody takes costs only its few bytes until then.
@@ -32,6 +36,7 @@ pub(crate) async fn handle(
         InboundJob::Message(m) => message(st, q, job, &m.message_id, owner).await,
         InboundJob::Tick(tick) => schedule_tick(st, q, job, &tick, owner).await,
         InboundJob::Request(req) => request(st, q, job, &req, owner).await,
+        InboundJob::JobResult(result) => job_result(st, q, job, &result, owner).await,
     }
 }
 
@@ -217,4 +222,79 @@ async fn run_request(
             )),
         },
     }
+}
+
+/// A script job's result: under the thwonk's lease, the messages that arrived before it
+/// first, then `onJobResult`, committed once per job (the event and the sweep may both queue
+/// it; the commit is guarded on the job's row).
+async fn job_result(
+    st: &RunnerState,
+    q: &Queues,
+    job: &Job,
+    result: &JobResultJob,
+    owner: &str,
+) -> Result<(), RunnerError> {
+    match st.store.script_job(&result.job_id).await? {
+        Some(j) if j.thwonk_id == result.thwonk_id && j.result_run_id.is_none() => {}
+        Some(j) if j.thwonk_id == result.thwonk_id => {
+            q.inbound
+                .finish(&job.id, Some("result already taken"))
+                .await?;
+            return Ok(());
+        }
+        _ => {
+            q.inbound.finish(&job.id, Some("no such job")).await?;
+            return Ok(());
+        }
+    }
+    let Some(thwonk) = st.store.thwonk(&result.thwonk_id).await? else {
+        q.inbound.finish(&job.id, Some("no such thwonk")).await?;
+        return Ok(());
+    };
+    if thwonk.status != ThwonkStatus::Active {
+        // Kept, not dropped: the result runs once the thwonk is enabled again.
+        q.inbound
+            .retry_at(
+                &job.id,
+                now_ms() + DISABLED_RETRY_MS,
+                "the thwonk is disabled",
+            )
+            .await?;
+        return Ok(());
+    }
+    let run = run_job_result(st, q, &thwonk, result, owner);
+    if with_lease(st, &q.inbound, job, &thwonk.id, owner, run)
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    q.inbound.finish(&job.id, Some("processed")).await?;
+    Ok(())
+}
+
+async fn run_job_result(
+    st: &RunnerState,
+    q: &Queues,
+    thwonk: &Thwonk,
+    result: &JobResultJob,
+    owner: &str,
+) -> Result<(), RunnerError> {
+    drain_before(st, &thwonk.id, result.at_ms, owner, &q.outbound).await?;
+    let span = info_span!("run", thwonk = %thwonk.address, job = %result.job_id, run = tracing::field::Empty);
+    let run = execute(
+        &st.store,
+        &st.pool,
+        &st.config.limits,
+        thwonk,
+        RunTrigger::JobResult(result),
+    )
+    .instrument(span.clone())
+    .await?;
+    let lines = LogLines {
+        committed: "job result run committed",
+        dropped: "job result already taken; run dropped",
+    };
+    commit_and_dispatch(st, &q.outbound, &span, &run.commit, lines).await?;
+    Ok(())
 }

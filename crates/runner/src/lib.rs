@@ -15,6 +15,8 @@
 //!   queue outbox → apply feeds.
 //! - [`scheduler`]: fires due schedule ticks as `inbound` jobs.
 //! - [`feeds`]: the retry pass for feed operations left pending while Redis was away.
+//! - [`script_jobs`]: follows the endings of script jobs (→ `onJobResult` jobs), publishes the
+//!   jobs left unpublished, sweeps for endings nobody heard.
 //! - [`reconcile`]: re-queues queued messages and outbox rows whose Redis job was lost.
 //!
 //! Ordering: a job names a message, but the runner always processes the *oldest* queued
@@ -33,6 +35,7 @@ mod lease;
 pub mod reconcile;
 pub mod runner;
 pub mod scheduler;
+pub mod script_jobs;
 mod state;
 
 pub use runner::Runner;

@@ -101,6 +101,13 @@ impl Runner {
             st.config.runner.lease.as_millis() as i64,
             shutdown.clone(),
         ));
+        tasks.spawn(crate::script_jobs::run(
+            st.store.clone(),
+            st.redis.clone(),
+            st.config.feeds.retry_interval,
+            st.config.queues.reconcile_interval,
+            shutdown.clone(),
+        ));
         while tasks.join_next().await.is_some() {}
         info!("runner stopped");
     }

@@ -18,7 +18,7 @@ use crate::settle::{Settled, settle};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptInfo {
     pub kind: ScriptKind,
-    /// Which of `onMessage`, `onSchedule`, `onRequest` it exports (empty for classic scripts).
+    /// Which of `onMessage`, `onSchedule`, `onRequest`, `onJobResult` it exports (empty for classic scripts).
     pub handlers: Vec<String>,
     /// The module's exported `schedule` (cron, UTC), if any.
     pub schedule: Option<String>,
@@ -51,7 +51,7 @@ impl CheckError {
 }
 
 /// The handlers a module may export, in the order they are reported.
-pub const HANDLERS: [&str; 3] = ["onMessage", "onSchedule", "onRequest"];
+pub const HANDLERS: [&str; 4] = ["onMessage", "onSchedule", "onRequest", "onJobResult"];
 
 /// Static checks + parse, for deploy: source size (`limits.script_max_bytes`), nesting depth
 /// (`limits.script_max_depth`) with a scanner that understands strings, comments, template

@@ -208,6 +208,11 @@ fn run_module(req: &RunRequest, host: &Host, context: &mut Context) -> RunResult
                 .build();
             ("onRequest", request.into())
         }
+        Trigger::JobResult { result } => (
+            "onJobResult",
+            host.json_to_js(result, context)
+                .map_err(|e| fail(e, context))?,
+        ),
     };
     let handler = module
         .namespace(context)

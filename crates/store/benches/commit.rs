@@ -142,6 +142,7 @@ fn post(thwonk_id: &str, message_id: &str) -> RunCommit {
             .collect(),
         feed_ops: Vec::new(),
         schedule_tick_ms: None,
+        jobs: Default::default(),
     }
 }
 

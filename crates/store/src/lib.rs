@@ -26,6 +26,8 @@
 //!   and bounce records) in one transaction, and bounce records.
 //! - `feeds`: feed operations committed with their run, pending until applied to Redis.
 //! - `schedules`: the schedules to register, and the guard that a schedule tick commits once.
+//! - `script_jobs`: jobs scripts publish for workers, committed with their run, and the guard
+//!   that a job's result runs `onJobResult` once.
 //! - `rows`: decoding rows into the public types (JSON columns, flags, addresses).
 //! - [`scratch`]: throw-away PostgreSQL databases, for tests and benchmarks only.
 //!
@@ -43,6 +45,7 @@ mod rows;
 mod runs;
 mod schedules;
 pub mod scratch;
+mod script_jobs;
 mod thwonks;
 mod users;
 mod vfs;
@@ -52,6 +55,7 @@ pub use deliveries::{Attempt, Bounce, NewBounce, RecipientState, RecipientUpdate
 pub use feeds::PendingFeedOp;
 pub use messages::{MessageState, QueuedMessageRef};
 pub use schedules::ThwonkSchedule;
+pub use script_jobs::{NewScriptJob, RunJobs, ScriptJob};
 pub use users::{ApiToken, Role, User};
 
 use thwonk_core::Address;
@@ -222,6 +226,9 @@ pub struct RunCommit {
     /// For a schedule run, the tick it ran for (ms): the run commits only if that tick has
     /// not committed before.
     pub schedule_tick_ms: Option<i64>,
+    /// Jobs for workers (recorded only when `run.status` is `Ok`) and, for an `onJobResult`
+    /// run, the job whose result it took (the guard).
+    pub jobs: RunJobs,
 }
 
 /// The result of [`Store::commit_run`].

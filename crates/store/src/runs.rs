@@ -26,7 +26,8 @@ impl Store {
     ///
     /// `AlreadyProcessed` (nothing written) when the message is not `queued`, including when
     /// it no longer exists (the ingress deleted it): either way the job has nothing to do.
-    /// `AlreadyProcessed` too for a schedule tick that already committed, and for a run whose
+    /// `AlreadyProcessed` too for a schedule tick that already committed, for a job result
+    /// another run took, and for a run whose
     /// id already committed (a request run's id is its job's id, so a request job delivered
     /// twice commits once).
     pub async fn commit_run(&self, commit: &RunCommit) -> Result<CommitResult> {
@@ -105,6 +106,14 @@ impl Store {
             return Ok(CommitResult::AlreadyProcessed);
         }
 
+        if let Some(job_id) = &commit.jobs.result_of
+            && !Self::take_job_result(&mut tx, job_id, &run.thwonk_id, &run.id, now).await?
+        {
+            tracing::debug!(run_id = %run.id, job_id = %job_id, "job result already taken; run not committed");
+            tx.rollback().await?;
+            return Ok(CommitResult::AlreadyProcessed);
+        }
+
         if ok {
             for op in &commit.vfs {
                 match op {
@@ -121,6 +130,8 @@ impl Store {
                 Self::insert_outbox(&mut tx, &run.id, &run.thwonk_id, mail, now).await?;
             }
             Self::insert_feed_ops(&mut tx, &run.id, &run.thwonk_id, &commit.feed_ops, now).await?;
+            Self::insert_script_jobs(&mut tx, &run.id, &run.thwonk_id, &commit.jobs.publish, now)
+                .await?;
         }
 
         tx.commit().await?;

@@ -75,6 +75,15 @@ impl Subscription {
         Ok(Subscription { pubsub })
     }
 
+    /// Subscribe to every channel matching one of `patterns` (PSUBSCRIBE globs).
+    pub async fn patterns(redis: &Redis, patterns: &[String]) -> Result<Subscription> {
+        let mut pubsub = redis.pubsub().await?;
+        for p in patterns {
+            pubsub.psubscribe(p).await?;
+        }
+        Ok(Subscription { pubsub })
+    }
+
     /// A feed's (or sorted feed's) events.
     pub async fn feed(redis: &Redis, name: &str) -> Result<Subscription> {
         Subscription::new(redis, &feed_channels(name)).await

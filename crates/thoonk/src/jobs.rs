@@ -161,6 +161,17 @@ return #due
     )
 });
 
+/// What [`JobQueue::ending`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobEnding {
+    /// The result a finish with a reply left (until it expires).
+    pub reply: Option<String>,
+    /// The job is a dead letter.
+    pub stalled: bool,
+    /// Its last error (`job.errors`).
+    pub error: Option<String>,
+}
+
 /// One named job queue. Clones share nothing but the Redis handle: each clone takes jobs on
 /// its own dedicated connection, so give each concurrent consumer its own clone.
 pub struct JobQueue {
@@ -383,6 +394,30 @@ impl JobQueue {
             .query_async(&mut c)
             .await?;
         Ok(n == 1)
+    }
+
+    /// Where a job that is not in `job.items` any more (or is stalled) ended, for a client
+    /// that missed its finish or stall event: the reply a finish with a reply left (while it
+    /// lasts), and the last error of a stalled job.
+    pub async fn ending(&self, id: &str) -> Result<JobEnding> {
+        let mut c = self.redis.shared();
+        let (reply, stalled, error): (Option<String>, i64, Option<String>) = redis::pipe()
+            .cmd("LINDEX")
+            .arg(job_reply(&self.name, id))
+            .arg(0)
+            .cmd("SISMEMBER")
+            .arg(&self.keys.stalled)
+            .arg(id)
+            .cmd("HGET")
+            .arg(&self.keys.errors)
+            .arg(id)
+            .query_async(&mut c)
+            .await?;
+        Ok(JobEnding {
+            reply,
+            stalled: stalled == 1,
+            error,
+        })
     }
 
     /// Jobs waiting to be taken.

@@ -32,7 +32,7 @@ pub use connection::Redis;
 pub use events::{Event, Subscription};
 pub use feed::{Feed, FeedItem};
 pub use job_admin::{FailOutcome, JobStats, StalledJob};
-pub use jobs::{Job, JobQueue};
+pub use jobs::{Job, JobEnding, JobQueue};
 pub use queue::Queue;
 pub use reaper::{Reaped, ReaperSettings};
 pub use recurring::{DueTask, Recurring};

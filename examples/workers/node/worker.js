@@ -20,6 +20,7 @@ const { createClient } = require('redis');
 // --- The key layout (docs/thoonk.md, "Registries and settings", "Feed", "Job queue") ----
 
 const JOBS = 'jobs'; // SET of job queue names
+const DAY_MS = 86_400_000;
 
 /** The keys of one job queue; `name` is the queue's name itself (`job.ids:reports`). */
 function jobKeys(name) {
@@ -40,6 +41,8 @@ function jobKeys(name) {
   };
 }
 
+/** The reply LIST of one job (Thwonk's addition), left by a finish with a reply TTL. */
+const jobReply = (name, id) => `job.reply:${name}:${id}`;
 /** `event.job.{publish,claim,finish,...}:{name}`: payload `id`, or `id` NUL `result`. */
 const jobEvent = (event, name) => `event.job.${event}:${name}`;
 /** `event.feed.{publish,edit,retract}:{name}`: payload `id` NUL `item` (retract: `id`). */
@@ -87,12 +90,19 @@ redis.call('PUBLISH', channel, id)
 return payload
 `;
 
-// KEYS: claimed cancelled published finishes items errors. ARGV: id result finish-channel.
+// KEYS: claimed cancelled published finishes items errors reply. ARGV: id result
+// finish-channel reply-ttl-ms. With a TTL (> 0) the result also stays in the job's reply list
+// `job.reply:{queue}:{id}` until it expires: Thwonk reads it there if it missed the event.
 const FINISH = `
-local claimed, cancelled, published, finishes, items, errors = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, result, channel = ARGV[1], ARGV[2], ARGV[3]
+local claimed, cancelled, published, finishes, items, errors, reply = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local id, result, channel, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('ZREM', claimed, id) == 0 then
   return redis.error_reply('Job not claimed')
+end
+if ttl > 0 then
+  redis.call('DEL', reply)
+  redis.call('RPUSH', reply, result)
+  redis.call('PEXPIRE', reply, ttl)
 end
 redis.call('HDEL', cancelled, id)
 redis.call('ZREM', published, id)
@@ -171,13 +181,15 @@ class Thoonk {
   }
 
   /**
-   * Done with a claimed job; `result` goes out with `event.job.finish:{queue}`. Rejects with
-   * "Job not claimed" if the job is not claimed (any more).
+   * Done with a claimed job; `result` goes out with `event.job.finish:{queue}`, and with
+   * `replyTtlMs` > 0 it also stays in `job.reply:{queue}:{id}` that long (for a script's job,
+   * Thwonk reads it there if no runner heard the event). Rejects with "Job not claimed" if
+   * the job is not claimed (any more).
    */
-  async finish(queue, id, result = '') {
+  async finish(queue, id, result = '', replyTtlMs = 0) {
     const k = jobKeys(queue);
-    const keys = [k.claimed, k.cancelled, k.published, k.finishes, k.items, k.errors];
-    await this.script(FINISH, keys, [id, result, jobEvent('finish', queue)]);
+    const keys = [k.claimed, k.cancelled, k.published, k.finishes, k.items, k.errors, jobReply(queue, id)];
+    await this.script(FINISH, keys, [id, result, jobEvent('finish', queue), replyTtlMs]);
   }
 
   /**
@@ -225,7 +237,7 @@ async function cmdWork(t, a) {
     }
     const result = work(job.payload);
     if (a.delayMs) await sleep(a.delayMs);
-    await t.finish(a.queue, job.id, result);
+    await t.finish(a.queue, job.id, result, a.replyTtlMs);
     emit({ id: job.id, payload: job.payload, result });
     done += 1;
     last = Date.now();
@@ -252,12 +264,13 @@ async function cmdFollow(t, a) {
 }
 
 const USAGE = `usage: worker.js [--url URL] work QUEUE [--count N] [--idle SECS] [--delay-ms MS]
+                                          [--reply-ttl-ms MS]
        worker.js [--url URL] publish QUEUE ID PAYLOAD
        worker.js [--url URL] follow FEED [--count N]
 URL: redis://host:port/db or unix:///path/redis.sock (default: $THWONK_REDIS_URL)`;
 
 function parseArgs(argv) {
-  const a = { url: process.env.THWONK_REDIS_URL, count: 0, idle: 0, delayMs: 0, rest: [] };
+  const a = { url: process.env.THWONK_REDIS_URL, count: 0, idle: 0, delayMs: 0, replyTtlMs: DAY_MS, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -268,6 +281,7 @@ function parseArgs(argv) {
     else if (flag === '--count') a.count = Number(value());
     else if (flag === '--idle') a.idle = Number(value());
     else if (flag === '--delay-ms') a.delayMs = Number(value());
+    else if (flag === '--reply-ttl-ms') a.replyTtlMs = Number(value());
     else if (flag === '-h' || flag === '--help') throw new Error('help');
     else if (flag.startsWith('--')) throw new Error(`unknown option ${flag}`);
     else a.rest.push(flag);

@@ -25,6 +25,7 @@ import redis
 # --- The key layout (docs/thoonk.md, "Registries and settings", "Feed", "Job queue") ---
 
 JOBS = "jobs"  # SET of job queue names
+DAY_MS = 86_400_000
 
 
 def job_keys(name):
@@ -44,6 +45,11 @@ def job_keys(name):
         # HASH id -> when the reaper first saw it in `claiming` (Thwonk's addition).
         "claiming_since": f"job.claiming_since:{name}",
     }
+
+
+def job_reply(name, id):
+    """The reply LIST of one job (Thwonk's addition), left by a finish with a reply TTL."""
+    return f"job.reply:{name}:{id}"
 
 
 def job_event(event, name):
@@ -98,12 +104,19 @@ redis.call('PUBLISH', channel, id)
 return payload
 """
 
-# KEYS: claimed cancelled published finishes items errors. ARGV: id result finish-channel.
+# KEYS: claimed cancelled published finishes items errors reply. ARGV: id result
+# finish-channel reply-ttl-ms. With a TTL (> 0) the result also stays in the job's reply list
+# `job.reply:{queue}:{id}` until it expires: Thwonk reads it there if it missed the event.
 FINISH = """
-local claimed, cancelled, published, finishes, items, errors = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, result, channel = ARGV[1], ARGV[2], ARGV[3]
+local claimed, cancelled, published, finishes, items, errors, reply = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local id, result, channel, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('ZREM', claimed, id) == 0 then
   return redis.error_reply('Job not claimed')
+end
+if ttl > 0 then
+  redis.call('DEL', reply)
+  redis.call('RPUSH', reply, result)
+  redis.call('PEXPIRE', reply, ttl)
 end
 redis.call('HDEL', cancelled, id)
 redis.call('ZREM', published, id)
@@ -158,14 +171,18 @@ class Thoonk:
             return None  # lost the job to a retract or the reaper: take again
         return id, payload
 
-    def finish(self, queue, id, result=None):
-        """Done with a claimed job; `result` goes out with `event.job.finish:{queue}`.
+    def finish(self, queue, id, result=None, reply_ttl_ms=0):
+        """Done with a claimed job; `result` goes out with `event.job.finish:{queue}`, and
+        with `reply_ttl_ms` > 0 it also stays in `job.reply:{queue}:{id}` that long (for a
+        script's job, Thwonk reads it there if no runner heard the event).
 
         Raises redis.ResponseError("Job not claimed") if the job is not claimed (any more).
         """
         k = job_keys(queue)
-        keys = [k["claimed"], k["cancelled"], k["published"], k["finishes"], k["items"], k["errors"]]
-        self._finish(keys=keys, args=[id, result or "", job_event("finish", queue)])
+        keys = [k["claimed"], k["cancelled"], k["published"], k["finishes"], k["items"],
+                k["errors"], job_reply(queue, id)]
+        args = [id, result or "", job_event("finish", queue), int(reply_ttl_ms)]
+        self._finish(keys=keys, args=args)
 
     def follow_feed(self, name, on_subscribed=None):
         """Yield a feed's events as dicts `{event, feed, id, item}` (no item on retract).
@@ -218,7 +235,7 @@ def cmd_work(t, a):
         result = process(payload)
         if a.delay_ms:
             time.sleep(a.delay_ms / 1000)
-        t.finish(a.queue, id, result)
+        t.finish(a.queue, id, result, a.reply_ttl_ms)
         emit({"id": id, "payload": payload, "result": result})
         done, last = done + 1, time.monotonic()
     return 0
@@ -249,6 +266,8 @@ def main(argv=None):
     w.add_argument("--count", type=int, default=0, help="stop after this many jobs (0: no limit)")
     w.add_argument("--idle", type=float, default=0, help="stop after this many seconds without a job")
     w.add_argument("--delay-ms", type=int, default=0, help="pretend each job takes this long")
+    w.add_argument("--reply-ttl-ms", type=int, default=DAY_MS,
+                   help="keep each result in the job's reply list this long (0: event only)")
     w.set_defaults(run=cmd_work)
     pub = sub.add_parser("publish", help="queue a job")
     pub.add_argument("queue")

@@ -197,6 +197,7 @@ pub async fn publish_by_run(
             })
             .collect(),
         schedule_tick_ms: None,
+        jobs: Default::default(),
     };
     store.commit_run(&commit).await.unwrap();
     thwonk_control::feeds::apply_pending(store, redis, thwonk_id)

@@ -2,5 +2,6 @@
 
 pub mod feed;
 pub mod files;
+pub mod jobs;
 pub mod msg;
 pub mod thwonk;

@@ -7,7 +7,7 @@ use boa_engine::property::{Attribute, PropertyKey};
 use boa_engine::{Context, JsNativeError, JsObject, JsResult, JsValue, js_string};
 use thwonk_core::run::{OutgoingAttachment, SendKind, SendRequest};
 
-use crate::api::{feed, files};
+use crate::api::{feed, files, jobs};
 use crate::host::{Host, HostFn, arg, opt_string_prop, prop, string_list, to_text};
 use crate::outgoing::{
     check_address, check_addresses, check_from, check_header_name, check_one_line,
@@ -40,6 +40,7 @@ pub fn thwonk_object(host: &Host, context: &mut Context) -> JsResult<JsObject> {
         .function(host.function(forward), js_string!("forward"), 3)
         .function(host.function(reply), js_string!("reply"), 2)
         .function(host.function(feed::feed), js_string!("feed"), 1)
+        .function(host.function(jobs::jobs), js_string!("jobs"), 1)
         .function(host.function(log), js_string!("log"), 0)
         .function(host.function(now), js_string!("now"), 0)
         .function(host.function(budget), js_string!("budget"), 0)

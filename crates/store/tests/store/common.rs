@@ -153,6 +153,7 @@ pub fn ok_commit(
         outbox,
         feed_ops: Vec::new(),
         schedule_tick_ms: None,
+        jobs: Default::default(),
     }
 }
 

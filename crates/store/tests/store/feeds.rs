@@ -82,6 +82,7 @@ async fn a_schedule_tick_commits_once(store: Store) {
             outbox: vec![],
             feed_ops: vec![publish("t", "x")],
             schedule_tick_ms: Some(86_400_000),
+            jobs: Default::default(),
         }
     };
     assert!(!store.schedule_tick_ran(&t.id, 86_400_000).await.unwrap());

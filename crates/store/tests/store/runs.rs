@@ -91,6 +91,7 @@ async fn a_failed_run_writes_only_its_record(store: Store) {
             id: "x".into(),
         }],
         schedule_tick_ms: None,
+        jobs: Default::default(),
     };
     assert_eq!(
         store.commit_run(&commit).await.unwrap(),
