@@ -12,6 +12,8 @@
 //! - [`feeds`]: a thwonk's Thoonk feeds: their names (`ADDRESS/NAME`) and applying a run's
 //!   committed feed operations to Redis in order.
 //! - [`dry_run`]: one run with nothing committed (`thwonk test`, `POST .../test`).
+//! - [`outbox`]: a run's sends composed into outbox rows: the commit's last refusal, which
+//!   the dry run applies too.
 //! - [`vfs`]: a run's file reads, served from the store.
 //! - [`metrics`]: counting committed runs; the scrape, with the queue depths from Redis.
 //! - [`views`]: what the API answers, one type per resource, shared with the CLI.
@@ -25,6 +27,7 @@ pub mod feeds;
 pub mod invoke;
 pub mod jobs;
 pub mod metrics;
+pub mod outbox;
 pub mod schedules;
 pub mod vfs;
 pub mod views;

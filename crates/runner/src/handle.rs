@@ -109,7 +109,7 @@ async fn run_tick(
         schedule: &tick.schedule,
         at_ms: tick.at_ms,
     };
-    let run = execute(&st.store, &st.pool, &st.config.limits, thwonk, trigger)
+    let run = execute(&st.store, &st.redis, &st.pool, &st.config.limits, thwonk, trigger)
         .instrument(span.clone())
         .await?;
     let lines = LogLines {
@@ -192,7 +192,7 @@ async fn run_request(
         body: &req.body,
         queued_at_ms: req.queued_at_ms,
     };
-    let run = execute(&st.store, &st.pool, &st.config.limits, &thwonk, trigger)
+    let run = execute(&st.store, &st.redis, &st.pool, &st.config.limits, &thwonk, trigger)
         .instrument(span.clone())
         .await?;
     let lines = LogLines {
