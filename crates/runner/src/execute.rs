@@ -9,14 +9,11 @@
 
 use crate::RunnerError;
 use thwonk_control::vfs::StoreVfs;
-use thwonk_core::ids::{new_id, new_token};
-use thwonk_core::run::{
-    ErrorKind, RunError, RunOutcome, RunRequest, RunStatus, SandboxLimits, SendKind, ThwonkContext,
-    Trigger,
-};
+use thwonk_core::ids::new_id;
+use thwonk_core::run::{ErrorKind, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger};
 use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
-use thwonk_mail::{ComposeContext, InboundEnvelope};
+use thwonk_mail::InboundEnvelope;
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::{NewOutbox, RunCommit, RunRecord, Store, StoredMessage, Thwonk};
 use thwonk_thoonk::Redis;
@@ -248,7 +245,7 @@ fn commit_for(
 mod tests {
     use super::*;
     use thwonk_core::Address;
-    use thwonk_core::run::{Cost, Effects, SendRequest, VfsOp};
+    use thwonk_core::run::{Cost, Effects, RunStatus, SendKind, SendRequest, VfsOp};
     use thwonk_core::status::ThwonkStatus;
 
     fn thwonk() -> Thwonk {

@@ -268,7 +268,7 @@ fn run_classic(req: &RunRequest, host: &Host, context: &mut Context) -> RunResul
 fn fail(error: JsError, host: &Host, req: &RunRequest, context: &mut Context) -> RunError {
     // Cloned first: classifying may run JS (getters on the thrown object), which may log.
     let abort = host.state.borrow().abort.clone();
-    run_error(error, abort, &req.limits, context)
+    run_error(error, abort, &req.limits, &req.script, context)
 }
 
 /// The name stack traces give the script: the thwonk's address (`list@example.org:3:7`).

@@ -671,3 +671,34 @@ fn a_send_the_commit_would_refuse_throws_a_catchable_error_at_the_call() {
     assert_eq!(out.effects.sends.len(), 1);
     assert_eq!(out.effects.sends[0].subject, "fine");
 }
+
+#[test]
+fn a_failing_run_names_what_was_called_and_where_in_the_script() {
+    let out = run(
+        &on_message(
+            "export function onMessage(msg, thwonk) {\n  const helpers = {};\n  helpers.format(msg.subject);\n}",
+        ),
+        &mut MemFs::default(),
+    );
+    let error = out.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::ScriptError);
+    assert_eq!(error.message, "TypeError: helpers.format is not a function");
+    assert_eq!(
+        error.stack.as_deref(),
+        Some("    at onMessage (list@example.org:3:17)\n"),
+        "the script is named by its thwonk's address, with the real line and column"
+    );
+
+    let out = run(
+        &on_message(
+            "function check(x) {\n  if (!x) throw new Error(\"bad input\");\n}\nexport function onMessage(msg, thwonk) {\n  check(0);\n}",
+        ),
+        &mut MemFs::default(),
+    );
+    let error = out.error.unwrap();
+    assert_eq!(error.message, "Error: bad input");
+    assert_eq!(
+        error.stack.as_deref(),
+        Some("    at check (list@example.org:2:17)\n    at onMessage (list@example.org:5:8)\n")
+    );
+}
