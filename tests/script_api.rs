@@ -168,7 +168,11 @@ async fn the_dry_run_reports_the_failure_the_live_run_has() {
         .wait_for_runs("copy@example.org", 1, Duration::from_secs(30))
         .await;
     assert_eq!(runs[0]["status"], "error", "{:?}", runs[0]);
-    let live = runs[0]["error"]["message"].as_str().unwrap();
+    // `thwonk runs --json` prints the message as `error` (or, nested, as `error.message`).
+    let live = runs[0]["error"]
+        .as_str()
+        .or(runs[0]["error"]["message"].as_str())
+        .unwrap_or_else(|| panic!("no error message: {}", runs[0]));
     assert_eq!(live, message, "live and dry run agree");
     assert_eq!(relay.count(), 0);
     daemon.stop(Duration::from_secs(20)).await;
