@@ -86,7 +86,14 @@ async fn feed_items_are_the_published_values_over_http_sse_and_items() {
     );
 
     // A later run reads them back with items(), through the runner and Redis.
-    let r = req(http, "POST", &format!("{t}/invoke"), token, br#"{"limit": 1}"#).await;
+    let r = req(
+        http,
+        "POST",
+        &format!("{t}/invoke"),
+        token,
+        br#"{"limit": 1}"#,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.error_message());
     let v = r.json();
     assert_eq!(v["status"], "ok", "{v}");
@@ -140,7 +147,14 @@ async fn the_dry_run_reports_the_failure_the_live_run_has() {
     let token = token.trim();
     let daemon = Daemon::start(&env).await;
     let t = "/v1/thwonks/copy@example.org";
-    let r = req(daemon.http_addr(), "PUT", &format!("{t}/script"), token, RESERVED.as_bytes()).await;
+    let r = req(
+        daemon.http_addr(),
+        "PUT",
+        &format!("{t}/script"),
+        token,
+        RESERVED.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.error_message());
     // The API's dry run says the same.
     let r = req(
@@ -148,7 +162,9 @@ async fn the_dry_run_reports_the_failure_the_live_run_has() {
         "POST",
         &format!("{t}/test"),
         token,
-        serde_json::json!({"message": MESSAGE}).to_string().as_bytes(),
+        serde_json::json!({"message": MESSAGE})
+            .to_string()
+            .as_bytes(),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.error_message());

@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 use boa_engine::ast::scope::Scope;
 use boa_engine::ast::visitor::{VisitWith, Visitor};
 use boa_engine::ast::{Expression, ModuleItem, Spanned};
-use boa_engine::interner::Sym;
 use boa_engine::interner::Interner;
+use boa_engine::interner::Sym;
 use boa_engine::module::Module;
 use boa_engine::parser::{Error as ParseError, Parser, Source};
 use boa_engine::{Context, js_string};
@@ -126,10 +126,7 @@ fn parse_classic(source: &str) -> Result<ScriptKind, CheckError> {
 /// here, at the first use, with its position. Refused: any reference to `eval`, and calling
 /// `Function(...)` or `new Function(...)`. Spellings no parser can see
 /// (`globalThis["ev" + "al"]`) still fail at run time with an `EvalError`.
-fn refuse_code_from_strings(
-    ast: &impl VisitWith,
-    interner: &Interner,
-) -> Result<(), CheckError> {
+fn refuse_code_from_strings(ast: &impl VisitWith, interner: &Interner) -> Result<(), CheckError> {
     struct Finder {
         eval: Option<Sym>,
         function: Option<Sym>,

@@ -51,11 +51,7 @@ pub fn on_engine_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
 
 /// A context with the run's limits, clock and seed, and no way out, and the [`Meter`] its
 /// built-ins charge their work to.
-pub fn new_context(
-    limits: &SandboxLimits,
-    now_ms: i64,
-    seed: &str,
-) -> JsResult<(Context, Meter)> {
+pub fn new_context(limits: &SandboxLimits, now_ms: i64, seed: &str) -> JsResult<(Context, Meter)> {
     let budget = usize::try_from(limits.instructions).unwrap_or(usize::MAX);
     let mut context = ContextBuilder::default()
         .instructions_remaining(budget)

@@ -78,11 +78,12 @@ fn script_error(error: JsError, source: &str, context: &mut Context) -> RunError
     // Boa says "not a callable function" without saying what was called: the callee's text
     // is read from the source, at the position of the call the stack gives.
     let message = match (message, stack.as_deref().and_then(top_position)) {
-        (Some(m), Some((line, column))) if m == NOT_CALLABLE => match callee_at(source, line, column)
-        {
-            Some(callee) => Some(format!("{callee} is not a function")),
-            None => Some(m),
-        },
+        (Some(m), Some((line, column))) if m == NOT_CALLABLE => {
+            match callee_at(source, line, column) {
+                Some(callee) => Some(format!("{callee} is not a function")),
+                None => Some(m),
+            }
+        }
         (m, _) => m,
     };
     let message = match (name, message) {

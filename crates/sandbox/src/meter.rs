@@ -152,12 +152,26 @@ pub fn install(context: &mut Context, meter: &Meter) -> JsResult<()> {
     let regexp = constructors.regexp().prototype();
 
     install_stringify(&json, meter, context)?;
-    wrap(&json, "parse", Before::ArgText, After::Nothing, meter, context)?;
+    wrap(
+        &json,
+        "parse",
+        Before::ArgText,
+        After::Nothing,
+        meter,
+        context,
+    )?;
     for name in ["sort", "toSorted"] {
         wrap(&array, name, Before::Sort, After::Nothing, meter, context)?;
     }
     for name in ["join", "toString"] {
-        wrap(&array, name, Before::ThisLength, After::ResultLength, meter, context)?;
+        wrap(
+            &array,
+            name,
+            Before::ThisLength,
+            After::ResultLength,
+            meter,
+            context,
+        )?;
     }
     for name in [
         "indexOf",
@@ -167,7 +181,14 @@ pub fn install(context: &mut Context, meter: &Meter) -> JsResult<()> {
         "reverse",
         "copyWithin",
     ] {
-        wrap(&array, name, Before::ThisLength, After::Nothing, meter, context)?;
+        wrap(
+            &array,
+            name,
+            Before::ThisLength,
+            After::Nothing,
+            meter,
+            context,
+        )?;
     }
     for name in [
         "slice",
@@ -177,9 +198,23 @@ pub fn install(context: &mut Context, meter: &Meter) -> JsResult<()> {
         "toReversed",
         "toSpliced",
     ] {
-        wrap(&array, name, Before::ThisLength, After::ResultLength, meter, context)?;
+        wrap(
+            &array,
+            name,
+            Before::ThisLength,
+            After::ResultLength,
+            meter,
+            context,
+        )?;
     }
-    wrap(&string, "repeat", Before::Repeat, After::Nothing, meter, context)?;
+    wrap(
+        &string,
+        "repeat",
+        Before::Repeat,
+        After::Nothing,
+        meter,
+        context,
+    )?;
     for name in ["padStart", "padEnd"] {
         wrap(&string, name, Before::Pad, After::Nothing, meter, context)?;
     }
@@ -192,12 +227,33 @@ pub fn install(context: &mut Context, meter: &Meter) -> JsResult<()> {
         "toLowerCase",
         "trim",
     ] {
-        wrap(&string, name, Before::ThisText, After::Nothing, meter, context)?;
+        wrap(
+            &string,
+            name,
+            Before::ThisText,
+            After::Nothing,
+            meter,
+            context,
+        )?;
     }
     for name in ["split", "replace", "replaceAll"] {
-        wrap(&string, name, Before::ThisText, After::ResultLength, meter, context)?;
+        wrap(
+            &string,
+            name,
+            Before::ThisText,
+            After::ResultLength,
+            meter,
+            context,
+        )?;
     }
-    wrap(&regexp, "exec", Before::Nothing, After::Scanned, meter, context)?;
+    wrap(
+        &regexp,
+        "exec",
+        Before::Nothing,
+        After::Scanned,
+        meter,
+        context,
+    )?;
     Ok(())
 }
 
@@ -262,7 +318,11 @@ fn call_wrapped(
         Before::ThisText => chars(text_length(this)),
         Before::ArgText => chars(text_length(&args.first().cloned().unwrap_or_default())),
         Before::Repeat => {
-            let count = args.first().cloned().unwrap_or_default().to_number(context)?;
+            let count = args
+                .first()
+                .cloned()
+                .unwrap_or_default()
+                .to_number(context)?;
             let count = if count.is_finite() && count > 0.0 {
                 count as u64
             } else {
@@ -271,7 +331,11 @@ fn call_wrapped(
             chars(text_length(this).saturating_mul(count))
         }
         Before::Pad => {
-            let target = args.first().cloned().unwrap_or_default().to_number(context)?;
+            let target = args
+                .first()
+                .cloned()
+                .unwrap_or_default()
+                .to_number(context)?;
             let target = if target.is_finite() && target > 0.0 {
                 target as u64
             } else {
@@ -292,7 +356,9 @@ fn call_wrapped(
         After::ResultLength => match &result {
             v if v.is_string() => chars(text_length(v)),
             v => match v.as_object() {
-                Some(o) if o.is_array() => elements(JsArray::from_object(o.clone())?.length(context)?),
+                Some(o) if o.is_array() => {
+                    elements(JsArray::from_object(o.clone())?.length(context)?)
+                }
                 _ => 0,
             },
         },

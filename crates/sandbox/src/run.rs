@@ -161,10 +161,10 @@ fn run_module(req: &RunRequest, host: &Host, context: &mut Context) -> RunResult
         context,
     )
     .map_err(|e| RunError {
-            kind: ErrorKind::CompileError,
-            message: e.to_string(),
-            stack: None,
-        })?;
+        kind: ErrorKind::CompileError,
+        message: e.to_string(),
+        stack: None,
+    })?;
     let console = console_object(host, context).map_err(|e| fail(e, context))?;
     context
         .register_global_property(js_string!("console"), console, Attribute::all())

@@ -188,15 +188,13 @@ impl RunState {
             .map_err(|e| ApiError::Abort(ErrorKind::Internal, format!("feed read failed: {e}")))?;
         for op in own {
             match op {
-                FeedOp::Publish { id, item, .. } => {
-                    match items.iter_mut().find(|i| &i.id == id) {
-                        Some(existing) => existing.item = item.clone(),
-                        None => items.push(StoredFeedItem {
-                            id: id.clone(),
-                            item: item.clone(),
-                        }),
-                    }
-                }
+                FeedOp::Publish { id, item, .. } => match items.iter_mut().find(|i| &i.id == id) {
+                    Some(existing) => existing.item = item.clone(),
+                    None => items.push(StoredFeedItem {
+                        id: id.clone(),
+                        item: item.clone(),
+                    }),
+                },
                 FeedOp::Retract { id, .. } => items.retain(|i| &i.id != id),
             }
         }

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use thwonk_core::run::{StoredFeedItem, 
-    AttachmentView, ErrorKind, FeedOp, OutgoingAttachment, SendKind, Trigger, VfsOp,
+use thwonk_core::run::{
+    AttachmentView, ErrorKind, FeedOp, OutgoingAttachment, SendKind, StoredFeedItem, Trigger, VfsOp,
 };
 use thwonk_sandbox::run;
 

@@ -79,7 +79,11 @@ fn send_member_and_send_all() {
             ("b@x.org", "All", Some("Everyone")),
         ]
     );
-    assert!(logged(&out).iter().any(|l| l.contains("type=email (text/plain)")));
+    assert!(
+        logged(&out)
+            .iter()
+            .any(|l| l.contains("type=email (text/plain)"))
+    );
 }
 
 #[test]

@@ -223,7 +223,12 @@ fn work_inside_built_ins_is_charged_to_the_budget_deterministically() {
     };
     let timed = |body: &str| {
         let out = run_with(limits.clone(), body);
-        assert_eq!(kind(&out), ErrorKind::BudgetExceeded, "{body}: {:?}", out.error);
+        assert_eq!(
+            kind(&out),
+            ErrorKind::BudgetExceeded,
+            "{body}: {:?}",
+            out.error
+        );
         out
     };
     // The yardstick: the same budget spent on bytecode alone.
@@ -260,7 +265,11 @@ fn work_inside_built_ins_is_charged_to_the_budget_deterministically() {
             "{what}: {} ms, {} instructions (bytecode alone: {bytecode_ms} ms)",
             first.cost.wall_ms, first.cost.instructions
         );
-        assert!(first.logs.is_empty(), "{what}: no catch, nothing after: {:?}", first.logs);
+        assert!(
+            first.logs.is_empty(),
+            "{what}: no catch, nothing after: {:?}",
+            first.logs
+        );
         assert_eq!(first.cost.instructions, limits.instructions, "{what}");
         let second = timed(&body);
         assert_eq!(second.cost.instructions, first.cost.instructions, "{what}");

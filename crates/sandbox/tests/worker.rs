@@ -76,9 +76,12 @@ fn short_deadline() -> SandboxLimits {
 
 /// Time enough for a memory bomb to reach the address-space limit in a debug build on a
 /// busy machine.
+/// A budget too big to stop the bomb first: `repeat`'s work is charged to the budget
+/// (crate::meter), which would otherwise refuse a 2^28-character string before memory does.
 fn memory_bomb_limits() -> SandboxLimits {
     SandboxLimits {
         wall_clock_ms: 10_000,
+        instructions: 10_000_000_000,
         ..Default::default()
     }
 }
@@ -123,11 +126,15 @@ fn string_doubling_runs_out_of_memory_in_the_worker() {
 fn json_stringify_of_a_10000_deep_array_is_contained() {
     // In-process this aborted the daemon on a small stack. In a worker it either succeeds on
     // the engine's big stack or, on a slow machine, meets the deadline; it never takes the
-    // parent or the pool down.
+    // parent or the pool down. (Under the default budget its work, which is charged, ends
+    // it with BudgetExceeded first: crates/sandbox/tests/limits.rs.)
     let pool = pool(1);
     let out = run_in(
         &pool,
-        SandboxLimits::default(),
+        SandboxLimits {
+            instructions: 10_000_000_000,
+            ..Default::default()
+        },
         "let a = []; for (let i = 0; i < 10000; i++) a = [a]; thwonk.log(String(JSON.stringify(a).length));",
     );
     match &out.error {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use thwonk_core::run::{
-    Effects, FileInfo, Mailbox, MessageView, RunOutcome, RunRequest, SandboxLimits,
-    StoredFeedItem, ThwonkContext, Trigger, VfsOp, VfsReader,
+    Effects, FileInfo, Mailbox, MessageView, RunOutcome, RunRequest, SandboxLimits, StoredFeedItem,
+    ThwonkContext, Trigger, VfsOp, VfsReader,
 };
 
 pub const ADDRESS: &str = "list@example.org";
