@@ -166,8 +166,21 @@ fn catastrophic_regex_backtracking_is_killed_at_the_deadline() {
 }
 
 #[test]
-fn a_50_million_element_fill_times_out_or_runs_out_of_memory() {
+fn a_50_million_element_fill_is_refused_by_the_budget_or_contained() {
+    // Its work is charged before it starts (crate::meter): 4 instructions an element.
     let out = run_in(&pool(1), short_deadline(), "Array(5e7).fill(0);");
+    assert_eq!(kind(&out), ErrorKind::BudgetExceeded, "{:?}", out.error);
+    assert!(
+        out.cost.wall_ms < 500,
+        "refused up front: {} ms",
+        out.cost.wall_ms
+    );
+    // With a budget that allows it, the worker contains it.
+    let limits = SandboxLimits {
+        instructions: 10_000_000_000,
+        ..short_deadline()
+    };
+    let out = run_in(&pool(1), limits, "Array(5e7).fill(0);");
     eprintln!("{:?}", out.error);
     assert!(
         matches!(kind(&out), ErrorKind::Timeout | ErrorKind::OutOfMemory),
