@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `JSON.stringify` | each value it writes: its own text times its depth (what Boa copies), plus indentation |
 //! | `JSON.parse` | the text's length |
-//! | `Array.prototype.sort`, `toSorted` | `n · log2(n)` comparisons, two elements each |
+//! | `Array.prototype.sort`, `toSorted` | `n · log2(n)` comparisons, an element's worth each |
 //! | `Array.prototype.join`, `toString` | the length, then the joined text |
 //! | `indexOf`, `lastIndexOf`, `includes`, `fill`, `reverse`, `copyWithin`, `slice`, `splice`, `concat`, `flat`, `toReversed`, `toSpliced` on arrays | the length (and the result's length) |
 //! | `String.prototype.repeat`, `padStart`, `padEnd` | the text they make, before making it |
@@ -41,9 +41,11 @@ use boa_gc::{Gc, GcRefCell};
 
 /// Characters copied, scanned or written per instruction charged.
 pub const UNIT_CHARS: u64 = 1;
-/// Instructions charged per array element visited: what a JS loop doing the same costs
-/// (native `fill`, `indexOf`, ... go through the same property operations, one per element).
-pub const ELEMENT_COST: u64 = 4;
+/// Instructions charged per array element visited. Native `fill`, `indexOf`, ... go through
+/// the same property operations (and allocations) as a JS loop would: filling a million
+/// elements takes as long as ≈ 16 million plain instructions (measured: 349 ms against 51 ms
+/// for a 4-million-instruction loop).
+pub const ELEMENT_COST: u64 = 16;
 
 /// The run's charges for built-in work, shared by every wrapper and the run's host.
 #[derive(Clone)]
@@ -312,8 +314,8 @@ fn call_wrapped(
         Before::ThisLength => elements(length_of(this, context)?),
         Before::Sort => {
             let n = length_of(this, context)?;
-            // Each comparison converts and compares two elements: two elements' worth.
-            elements(2 * n.saturating_mul(u64::from(64 - n.leading_zeros())))
+            // A comparison costs about what visiting one element does.
+            elements(n.saturating_mul(u64::from(64 - n.leading_zeros())))
         }
         Before::ThisText => chars(text_length(this)),
         Before::ArgText => chars(text_length(&args.first().cloned().unwrap_or_default())),

@@ -167,7 +167,7 @@ fn catastrophic_regex_backtracking_is_killed_at_the_deadline() {
 
 #[test]
 fn a_50_million_element_fill_is_refused_by_the_budget_or_contained() {
-    // Its work is charged before it starts (crate::meter): 4 instructions an element.
+    // Its work is charged before it starts (crate::meter): 16 instructions an element.
     let out = run_in(&pool(1), short_deadline(), "Array(5e7).fill(0);");
     assert_eq!(kind(&out), ErrorKind::BudgetExceeded, "{:?}", out.error);
     assert!(
