@@ -107,12 +107,14 @@ impl Host {
     }
 
     /// A JSON value as a JS value, through `JSON.parse` so numbers and strings are exact.
+    /// Thwonk's own work (the message, a request's body), so not charged to the script.
     pub fn json_to_js(
         &self,
         value: &serde_json::Value,
         context: &mut Context,
     ) -> JsResult<JsValue> {
-        self.parse_json(&value.to_string(), context)
+        let text = value.to_string();
+        self.meter.uncharged(|| self.parse_json(&text, context))
     }
 
     /// A JS value as JSON (`null` for what JSON cannot express).

@@ -55,6 +55,9 @@ struct MeterState {
     budget: u64,
     charged: Cell<u64>,
     exhausted: Cell<bool>,
+    /// Set while Thwonk itself uses a built-in (turning the message into `msg`): its work
+    /// is not the script's.
+    paused: Cell<bool>,
 }
 
 impl Meter {
@@ -63,7 +66,17 @@ impl Meter {
             budget,
             charged: Cell::new(0),
             exhausted: Cell::new(false),
+            paused: Cell::new(false),
         }))
+    }
+
+    /// Runs `f` without charging: for Thwonk's own use of built-ins (building `msg` and
+    /// `req.body` from JSON), which must run no script code.
+    pub fn uncharged<T>(&self, f: impl FnOnce() -> T) -> T {
+        let was = self.0.paused.replace(true);
+        let out = f();
+        self.0.paused.set(was);
+        out
     }
 
     /// Instructions charged for built-in work so far.
@@ -93,6 +106,9 @@ impl Meter {
     /// Charges `cost` instructions, or ends the run (an error no `catch` sees) when that would
     /// pass the budget; the work is then not done.
     pub fn charge(&self, cost: u64, context: &Context) -> JsResult<()> {
+        if self.0.paused.get() {
+            return Ok(());
+        }
         let used = self.used(context);
         if used.saturating_add(cost) > self.0.budget {
             self.0.exhausted.set(true);

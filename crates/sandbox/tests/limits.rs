@@ -315,3 +315,23 @@ fn charged_built_ins_behave_as_before() {
         ]
     );
 }
+
+#[test]
+fn a_big_message_costs_the_script_nothing_until_it_works_on_it() {
+    let body = "line of text\n".repeat(200_000);
+    let script =
+        "export function onMessage(msg, thwonk) { thwonk.log(thwonk.budget().instructionsLeft); }";
+    let small = run(&on_message(script), &mut MemFs::default());
+    let mut req = request(
+        script,
+        thwonk_core::run::Trigger::Message(message("alice@example.net", "big", &body)),
+    );
+    req.limits = SandboxLimits::default();
+    let big = run(&req, &mut MemFs::default());
+    assert_ok(&small);
+    assert_ok(&big);
+    assert_eq!(
+        big.cost.instructions, small.cost.instructions,
+        "turning 2.6 MB of mail into msg is Thwonk's work, not the script's"
+    );
+}
