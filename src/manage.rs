@@ -514,7 +514,7 @@ pub async fn feed(config: &Config, address: &str, name: &str, follow: bool) -> R
     let mut seen = std::collections::HashSet::new();
     for item in &view.items {
         seen.insert(item.id.clone());
-        println!("{}\t{}", item.id, item.item);
+        println!("{}\t{}", item.id, feed_item_text(item.item.as_ref()));
     }
     let Some(mut events) = events else {
         return Ok(());
@@ -522,11 +522,7 @@ pub async fn feed(config: &Config, address: &str, name: &str, follow: bool) -> R
     std::io::stdout().flush()?;
     while let Some(e) = events.next().await {
         let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
-        let item = match &data["item"] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
+        let item = feed_item_text(data.get("item"));
         let id = e.id.clone().unwrap_or_default();
         // An item already printed above (published while the list was read) is not repeated.
         if e.event == "publish" && !seen.insert(id.clone()) {
@@ -536,6 +532,16 @@ pub async fn feed(config: &Config, address: &str, name: &str, follow: bool) -> R
         std::io::stdout().flush()?;
     }
     bail!("the daemon ended the stream (it is stopping?)")
+}
+
+/// A feed item as one line of text: a string as it is, any other value as compact JSON,
+/// nothing for a retraction.
+fn feed_item_text(item: Option<&serde_json::Value>) -> String {
+    match item {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    }
 }
 
 pub async fn files(config: &Config, address: &str, action: FilesAction) -> Result<ExitCode> {

@@ -11,7 +11,9 @@ export function onMessage(msg, thwonk) {
   switch (msg.subject) {
     case "regex": /(a+)+$/.test("a".repeat(40) + "b"); break;
     case "loop": try { while (true) {} } catch (e) {} break;
-    case "memory": thwonk.log("x".repeat(2 ** 28).length); break;
+    // A single huge "x".repeat(2 ** 28) is now refused by the budget before it allocates
+    // (its work is charged): many 1 MiB strings reach the memory limit instead.
+    case "memory": { const s = "x".repeat(1 << 20); const a = []; for (;;) a.push(s + a.length); }
     case "recursion": { const f = (n) => f(n + 1) + 1; f(0); break; }
   }
   thwonk.send({ to: "victim@example.net", subject: "should never be sent", text: "x" });

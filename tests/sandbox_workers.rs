@@ -27,6 +27,10 @@ fn env_with_deadline(dir: &tempfile::TempDir, wall_clock_ms: u64) -> Env {
 
 /// `thwonk test SCRIPT --message M`: its exit code and the JSON it printed.
 fn dry_run(dir: &tempfile::TempDir, body: &str) -> (Option<i32>, serde_json::Value) {
+    dry_run_in(&env(dir), dir, body)
+}
+
+fn dry_run_in(env: &Env, dir: &tempfile::TempDir, body: &str) -> (Option<i32>, serde_json::Value) {
     let script = dir.path().join("script.js");
     std::fs::write(
         &script,
@@ -35,7 +39,7 @@ fn dry_run(dir: &tempfile::TempDir, body: &str) -> (Option<i32>, serde_json::Val
     .unwrap();
     let message = dir.path().join("m.eml");
     std::fs::write(&message, MESSAGE).unwrap();
-    let out = env(dir).run(&[
+    let out = env.run(&[
         "test",
         script.to_str().unwrap(),
         "--message",
@@ -71,7 +75,12 @@ fn deploy_refuses_a_parser_stack_bomb_instead_of_crashing() {
 #[test]
 fn test_command_reports_a_memory_bomb_as_out_of_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, json) = dry_run(&dir, "'x'.repeat(2**28);");
+    // A budget too big to refuse the repeat first (its work is charged to the budget, which
+    // by default ends it with BudgetExceeded before it allocates anything).
+    let mut env = env(&dir);
+    env.vars
+        .push(("THWONK_LIMITS_INSTRUCTIONS".into(), "10000000000".into()));
+    let (code, json) = dry_run_in(&env, &dir, "'x'.repeat(2**28);");
     assert_eq!(code, Some(1));
     assert_eq!(json["error"]["kind"], "OutOfMemory", "{json}");
 }

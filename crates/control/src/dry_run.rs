@@ -1,6 +1,8 @@
 //! `thwonk test`: one run of a script on a message file (or of its `onSchedule` or
-//! `onRequest`), with no daemon, no Redis and no database. Files come from a directory (`--files DIR`) and nothing is written back: the
-//! result shows what the run *would* commit. The script runs in a sandbox worker, as in the
+//! `onRequest`), with no daemon, no Redis and no database. Files come from a directory
+//! (`--files DIR`) and nothing is written back: the result shows what the run *would* commit,
+//! after the checks the commit makes (its sends are composed, as by the runner, and a send the
+//! commit would refuse fails the dry run too). The script runs in a sandbox worker, as in the
 //! daemon, so a hostile script cannot crash the command either.
 
 use std::path::{Path, PathBuf};
@@ -143,7 +145,13 @@ fn run_trigger(
         now_ms: now,
         limits: d.limits.clone(),
     };
-    d.pool
+    let outcome = d
+        .pool
         .run(&req, vfs)
-        .unwrap_or_else(|e| RunOutcome::failed(ErrorKind::Internal, e.to_string()))
+        .unwrap_or_else(|e| RunOutcome::failed(ErrorKind::Internal, e.to_string()));
+    // What the live commit would refuse, refused here by the same function; the composed rows
+    // are dropped.
+    let (outcome, _rows) =
+        crate::outbox::compose_sends(outcome, d.address.as_str(), Some(d.raw_message));
+    outcome
 }

@@ -20,6 +20,13 @@ use tracing::{debug, warn};
 /// Pending operations applied per round trip to the store.
 const APPLY_BATCH: i64 = 100;
 
+/// A stored feed item as the JSON value it holds. A script's `feed.publish(value)` stores
+/// `JSON.stringify(value)`, so this gives back the value it published; text some other
+/// publisher stored that is not JSON comes back as a JSON string of that text.
+pub fn item_value(stored: &str) -> serde_json::Value {
+    serde_json::from_str(stored).unwrap_or_else(|_| serde_json::Value::String(stored.to_string()))
+}
+
 /// The Thoonk feed behind a script's `thwonk.feed(name)`.
 pub fn thoonk_feed_name(thwonk: &Thwonk, name: &str) -> String {
     format!("{}/{name}", thwonk.address)

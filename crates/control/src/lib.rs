@@ -14,6 +14,8 @@
 //! - [`script_jobs`]: jobs scripts publish for workers (`ADDRESS/QUEUE`): publishing them after
 //!   the commit, and turning a worker's finish (or a dead letter) into an `onJobResult` job.
 //! - [`dry_run`]: one run with nothing committed (`thwonk test`, `POST .../test`).
+//! - [`outbox`]: a run's sends composed into outbox rows: the commit's last refusal, which
+//!   the dry run applies too.
 //! - [`vfs`]: a run's file reads, served from the store.
 //! - [`metrics`]: counting committed runs; the scrape, with the queue depths from Redis.
 //! - [`views`]: what the API answers, one type per resource, shared with the CLI.
@@ -27,6 +29,7 @@ pub mod feeds;
 pub mod invoke;
 pub mod jobs;
 pub mod metrics;
+pub mod outbox;
 pub mod schedules;
 pub mod script_jobs;
 pub mod vfs;

@@ -4,15 +4,18 @@
 //! reads a file, the pool asks this reader synchronously and sends the answer back over the
 //! worker's pipe; the reader enters the async store through the runtime handle.
 
-use thwonk_core::run::{FileInfo, VfsReader};
-use thwonk_store::Store;
+use thwonk_core::run::{FileInfo, StoredFeedItem, VfsReader};
+use thwonk_store::{Store, Thwonk};
+use thwonk_thoonk::{Feed, Redis};
 use tokio::runtime::Handle;
 
-/// Reads one thwonk's files from the store.
+/// Reads one thwonk's files from the store (and its feeds from Redis, when given).
 pub struct StoreVfs {
     store: Store,
     thwonk_id: String,
     handle: Handle,
+    /// Redis and the thwonk, for `feed(name).items()`; without them a feed reads as empty.
+    feeds: Option<(Redis, Thwonk)>,
 }
 
 impl StoreVfs {
@@ -23,7 +26,14 @@ impl StoreVfs {
             store,
             thwonk_id,
             handle: Handle::current(),
+            feeds: None,
         }
+    }
+
+    /// Serve `feed(name).items()` from the thwonk's Thoonk feeds on `redis`.
+    pub fn with_feeds(mut self, redis: Redis, thwonk: &Thwonk) -> Self {
+        self.feeds = Some((redis, thwonk.clone()));
+        self
     }
 }
 
@@ -38,5 +48,23 @@ impl VfsReader for StoreVfs {
         self.handle
             .block_on(self.store.list_files(&self.thwonk_id, prefix))
             .map_err(|e| e.to_string())
+    }
+
+    fn feed_items(&mut self, feed: &str, limit: usize) -> Result<Vec<StoredFeedItem>, String> {
+        let Some((redis, thwonk)) = &self.feeds else {
+            return Ok(Vec::new());
+        };
+        let feed = Feed::new(redis, &crate::feeds::thoonk_feed_name(thwonk, feed));
+        let items = self
+            .handle
+            .block_on(feed.latest(limit))
+            .map_err(|e| e.to_string())?;
+        Ok(items
+            .into_iter()
+            .map(|i| StoredFeedItem {
+                id: i.id,
+                item: i.item,
+            })
+            .collect())
     }
 }

@@ -285,12 +285,30 @@ pub struct FileWrittenView {
 }
 
 /// `GET .../feeds/{name}`: the newest items, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FeedItemsView {
     pub feed: String,
-    /// `{id, item}` each.
-    #[schemars(with = "Vec<serde_json::Value>")]
-    pub items: Vec<thwonk_thoonk::FeedItem>,
+    pub items: Vec<FeedItemView>,
+}
+
+/// One feed item as HTTP shows it (`GET .../feeds/{name}` and each SSE `data:` line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FeedItemView {
+    pub id: String,
+    /// The value the script published (`feed.publish(value)`), as JSON: an object stays an
+    /// object, a string a string. An item some other publisher stored as text that is not
+    /// JSON is shown as that string. `null` for a retraction.
+    pub item: Option<serde_json::Value>,
+}
+
+impl FeedItemView {
+    /// The view of a stored item (`None` for events without one).
+    pub fn new(id: &str, stored: Option<&str>) -> FeedItemView {
+        FeedItemView {
+            id: id.to_string(),
+            item: stored.map(crate::feeds::item_value),
+        }
+    }
 }
 
 /// A dry run's result (`POST .../test` and `thwonk test`): what the run would commit.

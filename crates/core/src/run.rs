@@ -2,7 +2,7 @@
 //!
 //! The runner builds a [`RunRequest`] (script, trigger, limits), the sandbox executes it and
 //! returns a [`RunOutcome`]. While it runs, the script's file reads go through a
-//! [`VfsReader`] that the runner provides; everything the script *does* (sends, writes, feed
+//! [`VfsReader`] that the runner provides (feed reads too); everything the script *does* (sends, writes, feed
 //! items) is buffered in [`Effects`] and takes effect only when the runner commits the outcome
 //! in one SQL transaction. A failed run's effects are empty by construction: the sandbox drops
 //! them, and the runner commits only the run record.
@@ -155,6 +155,20 @@ pub trait VfsReader {
     fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, String>;
     /// Files whose path starts with `prefix` (already normalised), ordered by path.
     fn list(&mut self, prefix: &str) -> Result<Vec<FileInfo>, String>;
+    /// The newest `limit` items of the thwonk's feed `feed` (the script's name for it),
+    /// oldest first, as stored (`feed(name).items()`). A reader with no feeds (`thwonk test`)
+    /// has none.
+    fn feed_items(&mut self, feed: &str, limit: usize) -> Result<Vec<StoredFeedItem>, String> {
+        let _ = (feed, limit);
+        Ok(Vec::new())
+    }
+}
+
+/// One feed item as stored: its id and its text (JSON for items scripts publish).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredFeedItem {
+    pub id: String,
+    pub item: String,
 }
 
 /// One entry of a VFS listing.

@@ -46,8 +46,46 @@ pub struct Composed {
     pub message_id: String,
 }
 
-/// Compose one outgoing message. The runner calls this at commit time, once per send.
+/// Every check [`compose`] makes on what a script asked for: recipients, `from` and
+/// `replyTo` as mailboxes, the extra headers (no reserved field, see [`crate::headers`]) and
+/// attachments. The sandbox calls it when the script calls `send`/`reply`/`forward`, so a
+/// refusal is an exception the script can catch; [`compose`] calls it again at commit, so
+/// the two can never disagree. What it cannot know (the original of a forward, the thwonk's
+/// own address) is left to [`compose`].
+pub fn check_send(send: &SendRequest) -> Result<(), ComposeError> {
+    let to = mailboxes("to", &send.to)?;
+    let cc = mailboxes("cc", &send.cc)?;
+    let bcc = mailboxes("bcc", &send.bcc)?;
+    if envelope_recipients([&to, &cc, &bcc]).is_empty() {
+        return Err(ComposeError::NoRecipients);
+    }
+    match &send.kind {
+        SendKind::Forward { .. } => check_extra_headers(&send.headers, &[]),
+        SendKind::New | SendKind::Reply { .. } => {
+            // A reply writes Auto-Submitted itself.
+            let also_reserved: &[&str] = match send.kind {
+                SendKind::Reply { .. } => &["auto-submitted"],
+                _ => &[],
+            };
+            check_extra_headers(&send.headers, also_reserved)?;
+            if let Some(f) = &send.from {
+                mailbox("from", f)?;
+            }
+            if let Some(r) = &send.reply_to {
+                mailbox("replyTo", r)?;
+            }
+            for a in &send.attachments {
+                attachment(a)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Compose one outgoing message. The runner calls this at commit time, once per send (and a
+/// dry run does too, to report what the commit would refuse).
 pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed, ComposeError> {
+    check_send(send)?;
     let thwonk: lettre::Address = ctx
         .thwonk_address
         .trim()
@@ -75,7 +113,6 @@ pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed,
             build_message(send, ctx, &thwonk, &message_id, &to, &cc)?
         }
         SendKind::Forward { subject_prefix, .. } => {
-            check_extra_headers(&send.headers, &[])?;
             let original = ctx.original.ok_or(ComposeError::MissingOriginal)?;
             crate::forward::forward(
                 original,
@@ -110,17 +147,14 @@ fn build_message(
     to: &[Mailbox],
     cc: &[Mailbox],
 ) -> Result<Vec<u8>, ComposeError> {
-    let (reply_fields, also_reserved): (Vec<(String, String)>, &[&str]) = match &send.kind {
+    // The script's fields passed `check_send` (called by `compose`).
+    let reply_fields = match &send.kind {
         SendKind::Reply {
             in_reply_to,
             references,
-        } => (
-            reply_fields(in_reply_to.as_deref(), references),
-            &["auto-submitted"],
-        ),
-        _ => (Vec::new(), &[]),
+        } => reply_fields(in_reply_to.as_deref(), references),
+        _ => Vec::new(),
     };
-    check_extra_headers(&send.headers, also_reserved)?;
 
     let from = match &send.from {
         // The sandbox has checked that `from` belongs to this thwonk; only the address is used

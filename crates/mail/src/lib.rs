@@ -28,7 +28,7 @@ pub mod loop_mark;
 pub mod parse;
 pub mod verp;
 
-pub use compose::{ComposeContext, Composed, compose};
+pub use compose::{ComposeContext, Composed, check_send, compose};
 pub use crlf::normalize_crlf;
 pub use error::ComposeError;
 pub use parse::{InboundEnvelope, parse_message};

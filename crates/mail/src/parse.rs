@@ -50,13 +50,30 @@ pub fn parse_message(raw: &[u8], envelope: &InboundEnvelope<'_>) -> MessageView 
         let mut content = view.clone();
         read_content(raw, &mut content).map(|()| content)
     }));
-    match parsed {
+    let mut view = match parsed {
         Ok(Some(content)) => content,
         // Nothing MIME could be read (empty input, no header block): the bytes are the text.
         _ => {
             view.text = view.raw.clone();
             view
         }
+    };
+    view.text = script_text(&view.text);
+    view
+}
+
+/// `msg.text` as scripts compare it: every line end (CRLF, bare CR) becomes `\n`, and blank
+/// lines at the end are dropped; the last line keeps its line end if it had one. `msg.raw`
+/// keeps the bytes as received.
+pub fn script_text(text: &str) -> String {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let Some(last) = text.rfind(|c: char| !c.is_whitespace()) else {
+        return String::new();
+    };
+    let after = last + text[last..].chars().next().map_or(1, char::len_utf8);
+    match text[after..].find('\n') {
+        Some(nl) => text[..after + nl + 1].to_string(),
+        None => text,
     }
 }
 

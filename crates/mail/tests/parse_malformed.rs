@@ -32,7 +32,7 @@ fn a_plain_message_is_read() {
     assert_eq!(m.subject, "hi");
     assert_eq!(m.date.as_deref(), Some("2026-01-02T03:04:05Z"));
     assert_eq!(m.message_id.as_deref(), Some("abc@example.com"));
-    assert_eq!(m.text, "hello\r\n");
+    assert_eq!(m.text, "hello\n");
     assert_eq!(m.size, raw.len() as u64);
     assert_eq!(m.headers[0].0, "From");
     assert_eq!(
@@ -98,10 +98,25 @@ fn text_right_after_the_headers_without_an_empty_line_is_the_body() {
     // What text with no header block looks like once the ingress put Received: in front.
     let raw = b"Received: from x\r\n\tby y; Tue, 14 Nov 2023 22:13:20 +0000\r\njust text, no headers\r\nmore\r\n";
     let m = parse_message(raw, &env());
-    assert_eq!(m.text, "just text, no headers\r\nmore\r\n");
+    assert_eq!(m.text, "just text, no headers\nmore\n");
     assert_eq!(m.headers.len(), 1);
     assert_eq!(m.raw.as_bytes(), raw, "raw is the message as received");
     let m = parse_message(b"Subject: lf\nbody line\n", &env());
     assert_eq!(m.subject, "lf");
     assert_eq!(m.text, "body line\n");
+}
+
+#[test]
+fn text_has_lf_line_ends_and_no_trailing_blank_lines_while_raw_is_untouched() {
+    let raw = b"Subject: crlf\r\n\r\nline one\r\nline two  \r\n\r\n \r\n\r\n";
+    let m = parse_message(raw, &env());
+    assert_eq!(m.text, "line one\nline two  \n");
+    assert_eq!(m.raw.as_bytes(), raw, "raw keeps CRLF and the blank lines");
+    // Bare CRs are line ends too; a body of blank lines is empty; no final line end stays so.
+    let m = parse_message(b"Subject: cr\r\n\r\na\rb", &env());
+    assert_eq!(m.text, "a\nb");
+    let m = parse_message(b"Subject: blank\r\n\r\n\r\n\r\n", &env());
+    assert_eq!(m.text, "");
+    let m = parse_message(b"no headers at all\r\n\r\n", &env());
+    assert_eq!(m.text, "no headers at all\n");
 }

@@ -47,6 +47,7 @@ pub(crate) async fn drain_until(
         let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id, run = tracing::field::Empty);
         let run = execute(
             &st.store,
+            &st.redis,
             &st.pool,
             &st.config.limits,
             &thwonk,

@@ -11,16 +11,14 @@
 use crate::RunnerError;
 use thwonk_control::jobs::JobResultJob;
 use thwonk_control::vfs::StoreVfs;
-use thwonk_core::ids::{new_id, new_token};
-use thwonk_core::run::{
-    ErrorKind, RunError, RunOutcome, RunRequest, RunStatus, SandboxLimits, SendKind, ThwonkContext,
-    Trigger,
-};
+use thwonk_core::ids::new_id;
+use thwonk_core::run::{ErrorKind, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger};
 use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
-use thwonk_mail::{ComposeContext, InboundEnvelope};
+use thwonk_mail::InboundEnvelope;
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::{NewOutbox, RunCommit, RunJobs, RunRecord, Store, StoredMessage, Thwonk};
+use thwonk_thoonk::Redis;
 
 /// What started a run, with what that trigger brings to it.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +73,7 @@ pub struct Executed {
 /// touch the database except to read the script and files.
 pub async fn execute(
     store: &Store,
+    redis: &Redis,
     pool: &WorkerPool,
     limits: &SandboxLimits,
     thwonk: &Thwonk,
@@ -143,7 +142,7 @@ pub async fn execute(
         now_ms: trigger.now_ms(),
         limits: limits.clone(),
     };
-    let mut outcome = run_in_sandbox(store, pool, thwonk, request).await?;
+    let mut outcome = run_in_sandbox(store, redis, pool, thwonk, request).await?;
     let value = match trigger {
         RunTrigger::Request { .. } => outcome.response.take(),
         _ => None,
@@ -172,14 +171,17 @@ fn context(thwonk: &Thwonk) -> ThwonkContext {
     }
 }
 
-/// Run `request` in a sandbox worker of `pool`, its file reads served from the store.
+/// Run `request` in a sandbox worker of `pool`, its file reads served from the store and its
+/// feed reads from Redis.
 async fn run_in_sandbox(
     store: &Store,
+    redis: &Redis,
     pool: &WorkerPool,
     thwonk: &Thwonk,
     request: RunRequest,
 ) -> Result<RunOutcome, RunnerError> {
-    let mut reader = StoreVfs::new(store.clone(), thwonk.id.clone());
+    let mut reader =
+        StoreVfs::new(store.clone(), thwonk.id.clone()).with_feeds(redis.clone(), thwonk);
     let pool = pool.clone();
     // Blocking: the pool waits on the worker's pipe and serves its file reads meanwhile. A
     // worker that could not start is not the script's fault: the job is retried later.
@@ -190,50 +192,13 @@ async fn run_in_sandbox(
 }
 
 /// Compose every send of a successful run. A send that cannot be composed fails the run.
+/// The same function gives the dry run its verdict (`thwonk_control::outbox`).
 fn compose_sends(
-    mut outcome: RunOutcome,
+    outcome: RunOutcome,
     thwonk: &Thwonk,
     original: Option<&[u8]>,
 ) -> (RunOutcome, Vec<NewOutbox>) {
-    if !outcome.is_ok() {
-        return (outcome, Vec::new());
-    }
-    let date_ms = now_ms();
-    let mut outbox = Vec::with_capacity(outcome.effects.sends.len());
-    for (i, send) in outcome.effects.sends.iter().enumerate() {
-        let original = match send.kind {
-            SendKind::Forward { .. } => original,
-            _ => None,
-        };
-        // The row's own bounce token: its envelope sender is bounces+TOKEN@{thwonk domain}.
-        let bounce_token = new_token();
-        let ctx = ComposeContext {
-            thwonk_address: thwonk.address.as_str(),
-            date_ms,
-            original,
-            bounce_token: &bounce_token,
-        };
-        match thwonk_mail::compose(send, &ctx) {
-            Ok(c) => outbox.push(NewOutbox {
-                id: new_id(),
-                mail_from: c.mail_from,
-                rcpt_to: c.rcpt_to,
-                raw: c.raw,
-                bounce_token: Some(bounce_token),
-            }),
-            Err(e) => {
-                outcome.status = RunStatus::Error;
-                outcome.error = Some(RunError {
-                    kind: ErrorKind::ScriptError,
-                    message: format!("send #{} ({}): {e}", i + 1, send.id),
-                    stack: None,
-                });
-                outcome.effects = Default::default();
-                return (outcome, Vec::new());
-            }
-        }
-    }
-    (outcome, outbox)
+    thwonk_control::outbox::compose_sends(outcome, thwonk.address.as_str(), original)
 }
 
 fn commit_for(
@@ -304,7 +269,7 @@ fn commit_for(
 mod tests {
     use super::*;
     use thwonk_core::Address;
-    use thwonk_core::run::{Cost, Effects, SendRequest, VfsOp};
+    use thwonk_core::run::{Cost, Effects, RunStatus, SendKind, SendRequest, VfsOp};
     use thwonk_core::status::ThwonkStatus;
 
     fn thwonk() -> Thwonk {

@@ -114,9 +114,16 @@ async fn run_tick(
         schedule: &tick.schedule,
         at_ms: tick.at_ms,
     };
-    let run = execute(&st.store, &st.pool, &st.config.limits, thwonk, trigger)
-        .instrument(span.clone())
-        .await?;
+    let run = execute(
+        &st.store,
+        &st.redis,
+        &st.pool,
+        &st.config.limits,
+        thwonk,
+        trigger,
+    )
+    .instrument(span.clone())
+    .await?;
     let lines = LogLines {
         committed: "schedule run committed",
         dropped: "tick already ran; run dropped",
@@ -197,9 +204,16 @@ async fn run_request(
         body: &req.body,
         queued_at_ms: req.queued_at_ms,
     };
-    let run = execute(&st.store, &st.pool, &st.config.limits, &thwonk, trigger)
-        .instrument(span.clone())
-        .await?;
+    let run = execute(
+        &st.store,
+        &st.redis,
+        &st.pool,
+        &st.config.limits,
+        &thwonk,
+        trigger,
+    )
+    .instrument(span.clone())
+    .await?;
     let lines = LogLines {
         committed: "request run committed",
         dropped: "request already ran; run dropped",
@@ -284,6 +298,7 @@ async fn run_job_result(
     let span = info_span!("run", thwonk = %thwonk.address, job = %result.job_id, run = tracing::field::Empty);
     let run = execute(
         &st.store,
+        &st.redis,
         &st.pool,
         &st.config.limits,
         thwonk,

@@ -1,9 +1,13 @@
 //! Deploy-time checks: size and nesting (before Boa sees the source), parse, kind, handlers
 //! and schedule.
 
-use boa_engine::ast::ModuleItem;
+use std::ops::ControlFlow;
+
 use boa_engine::ast::scope::Scope;
+use boa_engine::ast::visitor::{VisitWith, Visitor};
+use boa_engine::ast::{Expression, ModuleItem, Spanned};
 use boa_engine::interner::Interner;
+use boa_engine::interner::Sym;
 use boa_engine::module::Module;
 use boa_engine::parser::{Error as ParseError, Parser, Source};
 use boa_engine::{Context, js_string};
@@ -95,6 +99,7 @@ pub fn script_kind(source: &str) -> Result<ScriptKind, CheckError> {
                 )
             });
             if declares {
+                refuse_code_from_strings(&module, &interner)?;
                 return Ok(ScriptKind::Module);
             }
             // No exports: classic, but it must also parse as a classic script.
@@ -109,10 +114,68 @@ pub fn script_kind(source: &str) -> Result<ScriptKind, CheckError> {
 
 fn parse_classic(source: &str) -> Result<ScriptKind, CheckError> {
     let mut interner = Interner::default();
-    Parser::new(Source::from_bytes(source))
+    let script = Parser::new(Source::from_bytes(source))
         .parse_script(&Scope::new_global(), &mut interner)
-        .map(|_| ScriptKind::Classic)
-        .map_err(|e| parse_error(&e, source))
+        .map_err(|e| parse_error(&e, source))?;
+    refuse_code_from_strings(&script, &interner)?;
+    Ok(ScriptKind::Classic)
+}
+
+/// `eval` and the `Function` constructor compile strings at run time, which the engine refuses
+/// (see [`crate::engine`]): a script that uses them would fail every run, so it is refused
+/// here, at the first use, with its position. Refused: any reference to `eval`, and calling
+/// `Function(...)` or `new Function(...)`. Spellings no parser can see
+/// (`globalThis["ev" + "al"]`) still fail at run time with an `EvalError`.
+fn refuse_code_from_strings(ast: &impl VisitWith, interner: &Interner) -> Result<(), CheckError> {
+    struct Finder {
+        eval: Option<Sym>,
+        function: Option<Sym>,
+    }
+    impl<'ast> Visitor<'ast> for Finder {
+        type BreakTy = CheckError;
+
+        fn visit_expression(&mut self, e: &'ast Expression) -> ControlFlow<CheckError> {
+            let is = |e: &Expression, sym: Option<Sym>| match e {
+                Expression::Identifier(id) => Some(id.sym()) == sym,
+                _ => false,
+            };
+            let refused = match e {
+                Expression::Identifier(id) if Some(id.sym()) == self.eval => Some((
+                    id.span().start(),
+                    "eval is not available: code cannot be compiled from strings at run time",
+                )),
+                // A call's own span starts at its arguments: point at the callee.
+                Expression::Call(call) if is(call.function(), self.function) => Some((
+                    call.function().span().start(),
+                    "Function(...) is not available: code cannot be compiled from strings at run time",
+                )),
+                Expression::New(new) if is(new.call().function(), self.function) => Some((
+                    new.span().start(),
+                    "new Function(...) is not available: code cannot be compiled from strings at run time",
+                )),
+                _ => None,
+            };
+            if let Some((at, message)) = refused {
+                return ControlFlow::Break(CheckError {
+                    line: at.line_number(),
+                    column: at.column_number(),
+                    message: message.to_string(),
+                });
+            }
+            e.visit_with(self)
+        }
+    }
+    let mut finder = Finder {
+        eval: interner.get("eval"),
+        function: interner.get("Function"),
+    };
+    if finder.eval.is_none() && finder.function.is_none() {
+        return Ok(());
+    }
+    match ast.visit_with(&mut finder) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// A parse error with its position; Boa's "at line N, col M" suffix is dropped from the
@@ -152,7 +215,7 @@ fn end_of(source: &str) -> (u32, u32) {
 }
 
 fn inspect_module(source: &str, limits: &SandboxLimits) -> Result<ScriptInfo, CheckError> {
-    let mut context = new_context(limits, 0, "check")
+    let (mut context, _meter) = new_context(limits, 0, "check")
         .map_err(|e| CheckError::at_start(format!("engine setup failed: {e}")))?;
     // Handlers get the real console; top-level code at deploy gets a silent one.
     context

@@ -7,7 +7,8 @@
 //!
 //! What the context is given, and why:
 //! - the instruction budget (`ContextBuilder::instructions_remaining`, Boa's `fuzz` feature):
-//!   the one limit that counts every bytecode instruction, callbacks and promise jobs included;
+//!   the one limit that counts every bytecode instruction, callbacks and promise jobs included,
+//!   and the [`Meter`] that adds the work done inside built-ins to it ([`crate::meter`]);
 //! - the recursion limit, and a loop-iteration limit equal to the budget (Boa counts loop
 //!   iterations per call frame, so it is only a backstop, never the budget);
 //! - a fixed clock at the trigger time (`Date.now()`, `new Date()`), UTC as the local zone;
@@ -26,6 +27,8 @@ use boa_engine::{
     Context, Finalize, JsNativeError, JsResult, JsString, NativeFunction, Trace, js_string,
 };
 use thwonk_core::run::SandboxLimits;
+
+use crate::meter::Meter;
 
 /// Stack for the engine's thread. Boa's parser and several built-ins (`JSON.stringify`,
 /// callbacks from natives) recurse on the native stack; a big stack turns would-be aborts into
@@ -46,8 +49,9 @@ pub fn on_engine_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
     })
 }
 
-/// A context with the run's limits, clock and seed, and no way out.
-pub fn new_context(limits: &SandboxLimits, now_ms: i64, seed: &str) -> JsResult<Context> {
+/// A context with the run's limits, clock and seed, and no way out, and the [`Meter`] its
+/// built-ins charge their work to.
+pub fn new_context(limits: &SandboxLimits, now_ms: i64, seed: &str) -> JsResult<(Context, Meter)> {
     let budget = usize::try_from(limits.instructions).unwrap_or(usize::MAX);
     let mut context = ContextBuilder::default()
         .instructions_remaining(budget)
@@ -59,14 +63,9 @@ pub fn new_context(limits: &SandboxLimits, now_ms: i64, seed: &str) -> JsResult<
     runtime.set_recursion_limit(limits.recursion_depth as usize);
     runtime.set_loop_iteration_limit(limits.instructions);
     install_seeded_random(&mut context, seed)?;
-    Ok(context)
-}
-
-/// Instructions used so far out of the budget the context was built with.
-pub fn instructions_used(context: &Context, limits: &SandboxLimits) -> u64 {
-    limits
-        .instructions
-        .saturating_sub(context.instructions_remaining() as u64)
+    let meter = Meter::new(limits.instructions);
+    crate::meter::install(&mut context, &meter)?;
+    Ok((context, meter))
 }
 
 struct SandboxHooks {

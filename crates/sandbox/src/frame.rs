@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use thwonk_core::run::{FileInfo, RunOutcome, RunRequest, SandboxLimits};
+use thwonk_core::run::{FileInfo, RunOutcome, RunRequest, SandboxLimits, StoredFeedItem};
 
 use crate::check::{CheckError, ScriptInfo};
 use crate::wall::{ProbeReport, WallReport};
@@ -51,6 +51,7 @@ pub enum ToWorker<'a> {
 pub enum VfsReply {
     Read(Result<Option<Vec<u8>>, String>),
     List(Result<Vec<FileInfo>, String>),
+    Feed(Result<Vec<StoredFeedItem>, String>),
 }
 
 /// Worker → parent.
@@ -63,6 +64,11 @@ pub enum FromWorker {
     },
     VfsList {
         prefix: String,
+    },
+    /// `feed(name).items()`: the newest `limit` items of the feed.
+    FeedItems {
+        feed: String,
+        limit: usize,
     },
     Outcome(Box<RunOutcome>),
     Checked(Result<ScriptInfo, CheckError>),

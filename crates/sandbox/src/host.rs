@@ -19,6 +19,7 @@ use boa_engine::{
     js_string,
 };
 
+use crate::meter::Meter;
 use crate::state::{ApiError, RunState};
 
 /// What every native function of the API captures.
@@ -26,6 +27,9 @@ use crate::state::{ApiError, RunState};
 pub struct Host {
     #[unsafe_ignore_trace]
     pub state: Rc<RefCell<RunState>>,
+    /// The built-ins' charged work, for `thwonk.budget()`.
+    #[unsafe_ignore_trace]
+    pub meter: Meter,
     json_stringify: JsObject,
     json_parse: JsObject,
 }
@@ -34,7 +38,7 @@ pub struct Host {
 pub type HostFn = fn(&JsValue, &[JsValue], &Host, &mut Context) -> JsResult<JsValue>;
 
 impl Host {
-    pub fn new(state: RunState, context: &mut Context) -> JsResult<Host> {
+    pub fn new(state: RunState, meter: Meter, context: &mut Context) -> JsResult<Host> {
         let json = context.intrinsics().objects().json();
         let function = |name, context: &mut Context| -> JsResult<JsObject> {
             json.get(name, context)?
@@ -45,6 +49,7 @@ impl Host {
             json_stringify: function(js_string!("stringify"), context)?,
             json_parse: function(js_string!("parse"), context)?,
             state: Rc::new(RefCell::new(state)),
+            meter,
         })
     }
 
@@ -102,12 +107,14 @@ impl Host {
     }
 
     /// A JSON value as a JS value, through `JSON.parse` so numbers and strings are exact.
+    /// Thwonk's own work (the message, a request's body), so not charged to the script.
     pub fn json_to_js(
         &self,
         value: &serde_json::Value,
         context: &mut Context,
     ) -> JsResult<JsValue> {
-        self.parse_json(&value.to_string(), context)
+        let text = value.to_string();
+        self.meter.uncharged(|| self.parse_json(&text, context))
     }
 
     /// A JS value as JSON (`null` for what JSON cannot express).

@@ -4,7 +4,7 @@
 
 use boa_engine::object::{IntegrityLevel, ObjectInitializer};
 use boa_engine::property::Attribute;
-use boa_engine::{Context, JsResult, JsValue, js_string};
+use boa_engine::{Context, JsNativeError, JsResult, JsValue, js_string};
 use thwonk_core::run::SendRequest;
 use thwonk_core::vfs::normalize_path;
 
@@ -81,14 +81,45 @@ fn get_current(_: &JsValue, _: &[JsValue], host: &Host, _: &mut Context) -> JsRe
     Ok(js_string!(raw).into())
 }
 
-/// One plain-text message from the thwonk. The original's `type` (email, sms...) is recorded
-/// in the run's log by the callers, since only email exists now.
-fn legacy_send(to: &str, subject: String, body: String) -> ApiResult<SendRequest> {
+/// The body types `sendMember` and `sendAll` take (docs/rule-scripts.md, "Legacy API").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyType {
+    /// `text/plain`: `"text"`, and `"email"` as the original's scripts spell it.
+    Text,
+    /// `text/html`: `"html"`.
+    Html,
+}
+
+/// The valid types, as error messages list them.
+const BODY_TYPES: &str = r#""text" (or "email") for text/plain, "html" for text/html"#;
+
+/// The body type named by a script; a `TypeError` (catchable) for anything else, naming the
+/// valid types.
+fn body_type(what: &str, value: &JsValue, context: &mut Context) -> JsResult<(BodyType, String)> {
+    let name = to_text(value, context)?;
+    match name.to_ascii_lowercase().as_str() {
+        "text" | "email" => Ok((BodyType::Text, format!("{name} (text/plain)"))),
+        "html" => Ok((BodyType::Html, format!("{name} (text/html)"))),
+        _ => Err(JsNativeError::typ()
+            .with_message(format!(
+                "{what}: unknown type {name:?}; the types are {BODY_TYPES}"
+            ))
+            .into()),
+    }
+}
+
+/// One message from the thwonk, its body as `kind` says.
+fn legacy_send(kind: BodyType, to: &str, subject: String, body: String) -> ApiResult<SendRequest> {
     check_one_line("subject", &subject)?;
+    let (text, html) = match kind {
+        BodyType::Text => (Some(body), None),
+        BodyType::Html => (None, Some(body)),
+    };
     Ok(SendRequest {
         to: vec![check_address(to)?],
         subject,
-        text: Some(body),
+        text,
+        html,
         ..Default::default()
     })
 }
@@ -99,14 +130,14 @@ fn send_member(
     host: &Host,
     context: &mut Context,
 ) -> JsResult<JsValue> {
-    let kind = to_text(&arg(args, 0), context)?;
+    let (kind, shown) = body_type("sendMember", &arg(args, 0), context)?;
     let recipient = to_text(&arg(args, 1), context)?;
     let subject = to_text(&arg(args, 2), context)?;
     let body = to_text(&arg(args, 3), context)?;
     let result = host.try_with(|s| {
-        let send = legacy_send(&recipient, subject, body)?;
+        let send = legacy_send(kind, &recipient, subject, body)?;
         s.send(send)?;
-        s.log("info", format!("sendMember type={kind} to={recipient}"));
+        s.log("info", format!("sendMember type={shown} to={recipient}"));
         Ok(())
     });
     code(result, host, context)
@@ -118,7 +149,7 @@ fn send_all(
     host: &Host,
     context: &mut Context,
 ) -> JsResult<JsValue> {
-    let kind = to_text(&arg(args, 0), context)?;
+    let (kind, shown) = body_type("sendAll", &arg(args, 0), context)?;
     let subject = to_text(&arg(args, 1), context)?;
     let body = to_text(&arg(args, 2), context)?;
     let result = host.try_with(|s| {
@@ -128,12 +159,12 @@ fn send_all(
             None => Vec::new(),
         };
         for member in &members {
-            let send = legacy_send(member, subject.clone(), body.clone())?;
+            let send = legacy_send(kind, member, subject.clone(), body.clone())?;
             s.send(send)?;
         }
         s.log(
             "info",
-            format!("sendAll type={kind} to {} members", members.len()),
+            format!("sendAll type={shown} to {} members", members.len()),
         );
         Ok(())
     });

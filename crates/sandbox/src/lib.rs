@@ -26,6 +26,7 @@
 //! - `scan`: size and bracket-nesting scan that runs before Boa parses anything.
 //! - `run`: one run: thread, handler dispatch, outcome.
 //! - `engine`: a fresh Boa context per run with the limits, fixed clock and seeded random.
+//! - `meter`: built-ins (`JSON.stringify`, `sort`, `repeat`, ...) charged by their work.
 //! - `remote`: file reads from the engine thread, answered on the caller's thread.
 //! - `host`: what native functions capture; conversions at the JS boundary.
 //! - `state`: buffered effects, logs and every per-run limit, in plain Rust.
@@ -49,6 +50,7 @@ mod failure;
 mod frame;
 mod host;
 mod legacy;
+mod meter;
 mod outgoing;
 mod overlay;
 pub mod pool;

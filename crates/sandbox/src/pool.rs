@@ -125,6 +125,10 @@ impl WorkerPool {
                 let answer = VfsReply::List(vfs.list(&prefix));
                 worker.send(&ToWorker::VfsReply(answer)).map(|()| None)
             }
+            FromWorker::FeedItems { feed, limit } => {
+                let answer = VfsReply::Feed(vfs.feed_items(&feed, limit));
+                worker.send(&ToWorker::VfsReply(answer)).map(|()| None)
+            }
             FromWorker::Outcome(outcome) => Ok(Some(*outcome)),
             other => Err(unexpected(&other)),
         })?;
@@ -287,6 +291,7 @@ fn unexpected(frame: &FromWorker) -> FrameError {
         FromWorker::Ready(_) => "Ready",
         FromWorker::VfsRead { .. } => "VfsRead",
         FromWorker::VfsList { .. } => "VfsList",
+        FromWorker::FeedItems { .. } => "FeedItems",
         FromWorker::Outcome(_) => "Outcome",
         FromWorker::Checked(_) => "Checked",
         FromWorker::Probed(_) => "Probed",

@@ -8,12 +8,13 @@
 
 use std::sync::mpsc::{Receiver, Sender};
 
-use thwonk_core::run::{FileInfo, RunOutcome, VfsReader};
+use thwonk_core::run::{FileInfo, RunOutcome, StoredFeedItem, VfsReader};
 
 /// What the script thread sends to the calling thread.
 pub enum ToCaller {
     Read(String),
     List(String),
+    Feed(String, usize),
     /// The run is over; no more reads will come.
     Finished(Box<RunOutcome>),
 }
@@ -22,6 +23,7 @@ pub enum ToCaller {
 pub enum FromCaller {
     Read(Result<Option<Vec<u8>>, String>),
     List(Result<Vec<FileInfo>, String>),
+    Feed(Result<Vec<StoredFeedItem>, String>),
 }
 
 /// The script thread's reader: every call is a round trip to the calling thread.
@@ -52,6 +54,16 @@ impl VfsReader for RemoteReader {
             _ => Err(GONE.to_string()),
         }
     }
+
+    fn feed_items(&mut self, feed: &str, limit: usize) -> Result<Vec<StoredFeedItem>, String> {
+        self.requests
+            .send(ToCaller::Feed(feed.to_string(), limit))
+            .map_err(|_| GONE.to_string())?;
+        match self.answers.recv() {
+            Ok(FromCaller::Feed(r)) => r,
+            _ => Err(GONE.to_string()),
+        }
+    }
 }
 
 /// Answers the script thread's reads until it finishes; returns its outcome, or `None` if the
@@ -65,6 +77,7 @@ pub fn serve(
         let answer = match request {
             ToCaller::Read(path) => FromCaller::Read(reader.read(&path)),
             ToCaller::List(prefix) => FromCaller::List(reader.list(&prefix)),
+            ToCaller::Feed(feed, limit) => FromCaller::Feed(reader.feed_items(&feed, limit)),
             ToCaller::Finished(outcome) => return Some(*outcome),
         };
         if answers.send(answer).is_err() {

@@ -21,7 +21,7 @@ use thwonk_core::run::{
 use crate::api::msg::message_object;
 use crate::api::thwonk::{console_object, thwonk_object};
 use crate::check::{ScriptKind, script_kind};
-use crate::engine::{ENGINE_STACK_BYTES, instructions_used, new_context};
+use crate::engine::{ENGINE_STACK_BYTES, new_context};
 use crate::failure::{budget_exceeded, run_error};
 use crate::host::Host;
 use crate::remote::{RemoteReader, ToCaller, serve};
@@ -85,12 +85,12 @@ fn execute(req: &RunRequest, reader: RemoteReader, started: Instant) -> RunOutco
         Ok(kind) => kind,
         Err(e) => return RunOutcome::failed(ErrorKind::CompileError, e.to_string()),
     };
-    let mut context = match new_context(limits, req.now_ms, &req.run_id) {
+    let (mut context, meter) = match new_context(limits, req.now_ms, &req.run_id) {
         Ok(c) => c,
         Err(e) => return RunOutcome::failed(ErrorKind::Internal, format!("engine setup: {e}")),
     };
     let state = RunState::new(req, Box::new(reader), started);
-    let host = match Host::new(state, &mut context) {
+    let host = match Host::new(state, meter.clone(), &mut context) {
         Ok(h) => h,
         Err(e) => return RunOutcome::failed(ErrorKind::Internal, format!("engine setup: {e}")),
     };
@@ -99,7 +99,10 @@ fn execute(req: &RunRequest, reader: RemoteReader, started: Instant) -> RunOutco
         ScriptKind::Module => run_module(req, &host, &mut context),
         ScriptKind::Classic => run_classic(req, &host, &mut context),
     };
-    let instructions = instructions_used(&context, limits);
+    // Bytecode and the built-ins' charged work together (crate::meter).
+    let instructions = meter.used(&context).min(limits.instructions);
+    let over_budget =
+        context.instructions_remaining() == 0 || meter.exhausted() || meter.left(&context) == 0;
 
     let mut state = host.state.borrow_mut();
     let result = match (result, state.abort.clone()) {
@@ -107,7 +110,7 @@ fn execute(req: &RunRequest, reader: RemoteReader, started: Instant) -> RunOutco
         (_, Some(abort)) => Err(abort),
         // Whatever surfaced after the budget ran out (a job queue that stopped early, a
         // promise left pending), the cause is the budget.
-        _ if context.instructions_remaining() == 0 => Err(budget_exceeded(limits)),
+        _ if over_budget => Err(budget_exceeded(limits)),
         (result, None) => result,
     };
     let result = result.and_then(|response| {
@@ -151,12 +154,17 @@ type RunResult = Result<Option<serde_json::Value>, RunError>;
 
 fn run_module(req: &RunRequest, host: &Host, context: &mut Context) -> RunResult {
     let fail = |e: JsError, context: &mut Context| fail(e, host, req, context);
-    let module =
-        Module::parse(Source::from_bytes(&req.script), None, context).map_err(|e| RunError {
-            kind: ErrorKind::CompileError,
-            message: e.to_string(),
-            stack: None,
-        })?;
+    let name = script_name(req);
+    let module = Module::parse(
+        Source::from_bytes(&req.script).with_path(&name),
+        None,
+        context,
+    )
+    .map_err(|e| RunError {
+        kind: ErrorKind::CompileError,
+        message: e.to_string(),
+        stack: None,
+    })?;
     let console = console_object(host, context).map_err(|e| fail(e, context))?;
     context
         .register_global_property(js_string!("console"), console, Attribute::all())
@@ -251,8 +259,9 @@ fn run_classic(req: &RunRequest, host: &Host, context: &mut Context) -> RunResul
         });
     }
     crate::legacy::install(host, context).map_err(|e| fail(e, host, req, context))?;
+    let name = script_name(req);
     let value = context
-        .eval(Source::from_bytes(&req.script))
+        .eval(Source::from_bytes(&req.script).with_path(&name))
         .map_err(|e| fail(e, host, req, context))?;
     match settle_value(value, context) {
         Settled::Fulfilled(_) => Ok(None),
@@ -264,7 +273,12 @@ fn run_classic(req: &RunRequest, host: &Host, context: &mut Context) -> RunResul
 fn fail(error: JsError, host: &Host, req: &RunRequest, context: &mut Context) -> RunError {
     // Cloned first: classifying may run JS (getters on the thrown object), which may log.
     let abort = host.state.borrow().abort.clone();
-    run_error(error, abort, &req.limits, context)
+    run_error(error, abort, &req.limits, &req.script, context)
+}
+
+/// The name stack traces give the script: the thwonk's address (`list@example.org:3:7`).
+fn script_name(req: &RunRequest) -> std::path::PathBuf {
+    std::path::PathBuf::from(&req.thwonk.address)
 }
 
 fn never_settled(what: &str) -> RunError {

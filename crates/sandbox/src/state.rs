@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use thwonk_core::run::{
-    Effects, ErrorKind, FeedOp, LogLine, MessageView, RunError, SandboxLimits, SendRequest, VfsOp,
-    VfsReader,
+    Effects, ErrorKind, FeedOp, LogLine, MessageView, RunError, SandboxLimits, SendRequest,
+    StoredFeedItem, VfsOp, VfsReader,
 };
 
 use crate::overlay::Overlay;
@@ -163,6 +163,44 @@ impl RunState {
             item,
         });
         Ok(id)
+    }
+
+    /// The newest `limit` items of this thwonk's feed `feed`, oldest first, with this run's
+    /// own publishes and retractions applied (reads see the run's own writes; a publish of an
+    /// existing id edits it in place, as Thoonk does).
+    pub fn feed_items(&mut self, feed: &str, limit: usize) -> ApiResult<Vec<StoredFeedItem>> {
+        let own: Vec<&FeedOp> = self
+            .effects
+            .feed_ops
+            .iter()
+            .filter(|op| match op {
+                FeedOp::Publish { feed: f, .. } | FeedOp::Retract { feed: f, .. } => f == feed,
+            })
+            .collect();
+        // Enough stored items that this run's retractions cannot leave fewer than `limit`.
+        let retracts = own
+            .iter()
+            .filter(|op| matches!(op, FeedOp::Retract { .. }))
+            .count();
+        let mut items = self
+            .reader
+            .feed_items(feed, limit.saturating_add(retracts))
+            .map_err(|e| ApiError::Abort(ErrorKind::Internal, format!("feed read failed: {e}")))?;
+        for op in own {
+            match op {
+                FeedOp::Publish { id, item, .. } => match items.iter_mut().find(|i| &i.id == id) {
+                    Some(existing) => existing.item = item.clone(),
+                    None => items.push(StoredFeedItem {
+                        id: id.clone(),
+                        item: item.clone(),
+                    }),
+                },
+                FeedOp::Retract { id, .. } => items.retain(|i| &i.id != id),
+            }
+        }
+        let skip = items.len().saturating_sub(limit);
+        items.drain(..skip);
+        Ok(items)
     }
 
     pub fn retract(&mut self, feed: &str, id: String) {

@@ -14,7 +14,7 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use thwonk_core::run::{FileInfo, VfsReader};
+use thwonk_core::run::{FileInfo, StoredFeedItem, VfsReader};
 
 use crate::frame::{FrameError, FromWorker, ToWorker, VfsReply, read_frame, write_frame};
 use crate::wall;
@@ -85,7 +85,7 @@ impl<R: Read, W: Write> VfsReader for Pipes<R, W> {
         };
         match self.ask(&question)? {
             VfsReply::Read(answer) => answer,
-            VfsReply::List(_) => Err(MIXED_UP.to_string()),
+            _ => Err(MIXED_UP.to_string()),
         }
     }
 
@@ -95,7 +95,18 @@ impl<R: Read, W: Write> VfsReader for Pipes<R, W> {
         };
         match self.ask(&question)? {
             VfsReply::List(answer) => answer,
-            VfsReply::Read(_) => Err(MIXED_UP.to_string()),
+            _ => Err(MIXED_UP.to_string()),
+        }
+    }
+
+    fn feed_items(&mut self, feed: &str, limit: usize) -> Result<Vec<StoredFeedItem>, String> {
+        let question = FromWorker::FeedItems {
+            feed: feed.to_string(),
+            limit,
+        };
+        match self.ask(&question)? {
+            VfsReply::Feed(answer) => answer,
+            _ => Err(MIXED_UP.to_string()),
         }
     }
 }

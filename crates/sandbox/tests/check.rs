@@ -114,3 +114,36 @@ fn top_level_console_is_harmless_at_deploy() {
     )
     .unwrap();
 }
+
+#[test]
+fn eval_and_the_function_constructor_are_refused_at_their_position() {
+    let err = check(
+        "export function onMessage(msg) {\n  const v = eval(msg.text);\n}",
+        &limits(),
+    )
+    .unwrap_err();
+    assert_eq!((err.line, err.column), (2, 13), "{err}");
+    assert!(err.message.starts_with("eval is not available"), "{err}");
+
+    let err = check(
+        "export function onMessage(msg) {\n  return new Function('a', 'return a')(1);\n}",
+        &limits(),
+    )
+    .unwrap_err();
+    assert_eq!((err.line, err.column), (2, 10), "{err}");
+    assert!(err.message.starts_with("new Function(...)"), "{err}");
+
+    let err = check("thwonk.print(1);\nvar f = Function('return 1');", &limits()).unwrap_err();
+    assert_eq!((err.line, err.column), (2, 9), "{err}");
+
+    // Indirect eval is eval too; in a classic script as well.
+    let err = check("var e = (0, eval);", &limits()).unwrap_err();
+    assert_eq!((err.line, err.column), (1, 13), "{err}");
+
+    // The words alone are fine: a property named eval, a string, `instanceof Function`.
+    check(
+        "export function onMessage(msg, thwonk) {\n  const o = { eval: 1 };\n  thwonk.log(o.eval, 'eval(1)', o instanceof Function);\n}",
+        &limits(),
+    )
+    .unwrap();
+}

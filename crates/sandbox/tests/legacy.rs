@@ -79,7 +79,11 @@ fn send_member_and_send_all() {
             ("b@x.org", "All", Some("Everyone")),
         ]
     );
-    assert!(logged(&out).iter().any(|l| l.contains("type=email")));
+    assert!(
+        logged(&out)
+            .iter()
+            .any(|l| l.contains("type=email (text/plain)"))
+    );
 }
 
 #[test]
@@ -104,4 +108,46 @@ fn classic_script_errors_fail_the_run() {
     );
     assert_eq!(out.error.unwrap().kind, ErrorKind::ScriptError);
     assert!(out.effects.writes.is_empty());
+}
+
+#[test]
+fn send_all_and_send_member_honour_the_body_type_and_refuse_unknown_ones() {
+    let mut fs = MemFs::with(&[("members.json", r#"["a@x.org"]"#)]);
+    let out = run_classic(
+        r#"thwonk.message.sendAll("html", "H", "<p>hi</p>");
+        thwonk.message.sendAll("text", "T", "plain");
+        thwonk.message.sendMember("HTML", "c@x.org", "M", "<b>m</b>");
+        try { thwonk.message.sendAll("sms", "S", "x"); } catch (e) { thwonk.print(e.name + ": " + e.message); }
+        try { thwonk.message.sendMember("pdf", "c@x.org", "S", "x"); } catch (e) { thwonk.print(e.name); }"#,
+        &mut fs,
+    );
+    assert_ok(&out);
+    let bodies: Vec<_> = out
+        .effects
+        .sends
+        .iter()
+        .map(|s| (s.subject.as_str(), s.text.as_deref(), s.html.as_deref()))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            ("H", None, Some("<p>hi</p>")),
+            ("T", Some("plain"), None),
+            ("M", None, Some("<b>m</b>")),
+        ],
+        "no send for the unknown types"
+    );
+    let printed: Vec<_> = out
+        .logs
+        .iter()
+        .filter(|l| l.level == "log")
+        .map(|l| l.message.as_str())
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            r#"TypeError: sendAll: unknown type "sms"; the types are "text" (or "email") for text/plain, "html" for text/html"#,
+            "TypeError",
+        ]
+    );
 }

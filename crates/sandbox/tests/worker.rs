@@ -76,9 +76,12 @@ fn short_deadline() -> SandboxLimits {
 
 /// Time enough for a memory bomb to reach the address-space limit in a debug build on a
 /// busy machine.
+/// A budget too big to stop the bomb first: `repeat`'s work is charged to the budget
+/// (crate::meter), which would otherwise refuse a 2^28-character string before memory does.
 fn memory_bomb_limits() -> SandboxLimits {
     SandboxLimits {
         wall_clock_ms: 10_000,
+        instructions: 10_000_000_000,
         ..Default::default()
     }
 }
@@ -123,11 +126,15 @@ fn string_doubling_runs_out_of_memory_in_the_worker() {
 fn json_stringify_of_a_10000_deep_array_is_contained() {
     // In-process this aborted the daemon on a small stack. In a worker it either succeeds on
     // the engine's big stack or, on a slow machine, meets the deadline; it never takes the
-    // parent or the pool down.
+    // parent or the pool down. (Under the default budget its work, which is charged, ends
+    // it with BudgetExceeded first: crates/sandbox/tests/limits.rs.)
     let pool = pool(1);
     let out = run_in(
         &pool,
-        SandboxLimits::default(),
+        SandboxLimits {
+            instructions: 10_000_000_000,
+            ..Default::default()
+        },
         "let a = []; for (let i = 0; i < 10000; i++) a = [a]; thwonk.log(String(JSON.stringify(a).length));",
     );
     match &out.error {
@@ -159,8 +166,21 @@ fn catastrophic_regex_backtracking_is_killed_at_the_deadline() {
 }
 
 #[test]
-fn a_50_million_element_fill_times_out_or_runs_out_of_memory() {
+fn a_50_million_element_fill_is_refused_by_the_budget_or_contained() {
+    // Its work is charged before it starts (crate::meter): 16 instructions an element.
     let out = run_in(&pool(1), short_deadline(), "Array(5e7).fill(0);");
+    assert_eq!(kind(&out), ErrorKind::BudgetExceeded, "{:?}", out.error);
+    assert!(
+        out.cost.wall_ms < 500,
+        "refused up front: {} ms",
+        out.cost.wall_ms
+    );
+    // With a budget that allows it, the worker contains it.
+    let limits = SandboxLimits {
+        instructions: 10_000_000_000,
+        ..short_deadline()
+    };
+    let out = run_in(&pool(1), limits, "Array(5e7).fill(0);");
     eprintln!("{:?}", out.error);
     assert!(
         matches!(kind(&out), ErrorKind::Timeout | ErrorKind::OutOfMemory),

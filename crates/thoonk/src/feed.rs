@@ -94,6 +94,22 @@ return out
     )
 });
 
+/// KEYS: ids, items. ARGV: n. The newest `n` items as `[id, item, ...]`, oldest first.
+static LATEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+local n = tonumber(ARGV[1])
+if n <= 0 then return out end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], -n, -1)) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+end
+return out
+"#,
+    )
+});
+
 /// KEYS: ids. Ids oldest first.
 static IDS: LazyLock<Script> =
     LazyLock::new(|| Script::new("return redis.call('ZRANGE', KEYS[1], 0, -1)"));
@@ -202,6 +218,17 @@ impl Feed {
         let flat: Vec<String> = ALL
             .key(&self.keys.ids)
             .key(&self.keys.items)
+            .invoke_async(&mut self.redis.shared())
+            .await?;
+        Ok(pairs(flat))
+    }
+
+    /// The newest `n` items, oldest first (a bounded [`Feed::all`]).
+    pub async fn latest(&self, n: usize) -> Result<Vec<FeedItem>> {
+        let flat: Vec<String> = LATEST
+            .key(&self.keys.ids)
+            .key(&self.keys.items)
+            .arg(n)
             .invoke_async(&mut self.redis.shared())
             .await?;
         Ok(pairs(flat))

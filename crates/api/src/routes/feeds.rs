@@ -6,7 +6,8 @@
 //! pub/sub (`event.feed.publish:ADDRESS/NAME`, ...; the channel names live in `thwonk-thoonk`).
 //!
 //! Each SSE event is named after the change (`publish`, `edit`, `retract`, `position`), has
-//! the item's id as its `id:` line and a JSON `data:` line `{"id", "item"}`. A pub/sub
+//! the item's id as its `id:` line and a JSON `data:` line `{"id", "item"}`, the item being the
+//! JSON value the script published (not a string holding its JSON). A pub/sub
 //! connection does not reconnect by itself: when it drops, this one subscribes again (backing
 //! off while Redis is away) and then sends, as `publish` events, the items published after the
 //! last id it sent, so a blip loses nothing that is still in the feed. A client that
@@ -19,11 +20,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
 use thwonk_control::feeds::thoonk_feed_name;
-use thwonk_control::views::FeedItemsView;
+use thwonk_control::views::{FeedItemView, FeedItemsView};
 use thwonk_thoonk::{Feed, Redis, Subscription};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +74,10 @@ pub async fn items(
     let max = usize::try_from(state.config.http.max_feed_items).unwrap_or(usize::MAX);
     let skip = items.len().saturating_sub(max);
     items.drain(..skip);
+    let items = items
+        .iter()
+        .map(|i| FeedItemView::new(&i.id, Some(&i.item)))
+        .collect();
     Ok(Json(FeedItemsView { feed: name, items }))
 }
 
@@ -123,8 +127,11 @@ fn clean(s: &str) -> bool {
     !s.contains(['\r', '\n', '\0'])
 }
 
+/// `data:` is `{"id", "item"}` with the item as the JSON value it holds (no `item` on a
+/// retraction), as in `GET .../feeds/{name}`.
 fn sse_event(kind: &str, id: &str, item: Option<&str>) -> Event {
-    let mut event = Event::default().data(json!({"id": id, "item": item}).to_string());
+    let data = serde_json::to_string(&FeedItemView::new(id, item)).unwrap_or_default();
+    let mut event = Event::default().data(data);
     if clean(kind) {
         event = event.event(kind);
     }

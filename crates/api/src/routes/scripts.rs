@@ -252,7 +252,9 @@ pub async fn dry_run(
         }
     };
     // Created here, on a runtime thread: it enters the store through this runtime's handle.
-    let mut vfs = thwonk_control::vfs::StoreVfs::new(state.store.clone(), t.id.clone());
+    // Feeds are read too (`feed(name).items()`); nothing is written.
+    let mut vfs = thwonk_control::vfs::StoreVfs::new(state.store.clone(), t.id.clone())
+        .with_feeds(state.redis.clone(), &t);
     let (pool, limits) = (state.pool.clone(), state.config.limits.clone());
     let outcome = blocking(move || {
         dry_run_with_vfs(

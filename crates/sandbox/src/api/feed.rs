@@ -1,9 +1,11 @@
-//! `thwonk.feed(name)`: buffered publishes and retractions on the thwonk's own feeds.
+//! `thwonk.feed(name)`: buffered publishes and retractions on the thwonk's own feeds, and
+//! reading their newest items.
 
 use boa_engine::object::{IntegrityLevel, ObjectInitializer};
+use boa_engine::property::Attribute;
 use boa_engine::{Context, JsNativeError, JsResult, JsString, JsValue, NativeFunction, js_string};
 
-use crate::host::{Host, arg, to_text};
+use crate::host::{Host, arg, array, prop, to_text};
 use crate::state::ApiError;
 
 /// Longest feed name and item id, bytes.
@@ -36,6 +38,7 @@ pub fn feed(
     check_name("feed name", &name).map_err(|e| host.throw(e, context))?;
     let captures = (host.clone(), JsString::from(name.as_str()));
     let publish = NativeFunction::from_copy_closure_with_captures(publish, captures.clone());
+    let captures_items = captures.clone();
     let retract = NativeFunction::from_copy_closure_with_captures(retract, captures);
     let feed = ObjectInitializer::new(context)
         .property(
@@ -45,26 +48,27 @@ pub fn feed(
         )
         .function(publish, js_string!("publish"), 2)
         .function(retract, js_string!("retract"), 1)
-        .function(NativeFunction::from_fn_ptr(items), js_string!("items"), 1)
+        .function(
+            NativeFunction::from_copy_closure_with_captures(items, captures_items),
+            js_string!("items"),
+            1,
+        )
         .build();
     feed.set_integrity_level(IntegrityLevel::Frozen, context)?;
     Ok(feed.into())
 }
 
-/// `publish(item, id?)`: strings are published as they are, other values as JSON.
+/// `publish(item, id?)`: the item is stored as its JSON text (a string too), so that HTTP
+/// readers and `items()` get back the value that was published.
 fn publish(
     _: &JsValue,
     args: &[JsValue],
     (host, feed): &(Host, JsString),
     context: &mut Context,
 ) -> JsResult<JsValue> {
-    let item = arg(args, 0);
-    let item = match item.as_string() {
-        Some(s) => s.to_std_string_escaped(),
-        None => host.stringify(&item, context)?.ok_or_else(|| {
-            JsNativeError::typ().with_message("feed.publish: the item has no JSON form")
-        })?,
-    };
+    let item = host.stringify(&arg(args, 0), context)?.ok_or_else(|| {
+        JsNativeError::typ().with_message("feed.publish: the item has no JSON form")
+    })?;
     let id = match arg(args, 1) {
         v if v.is_null_or_undefined() => None,
         v => Some(to_text(&v, context)?),
@@ -95,9 +99,54 @@ fn retract(
     Ok(JsValue::undefined())
 }
 
-/// Reading a feed needs Redis, which the run's reader does not offer yet.
-fn items(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
-    Err(JsNativeError::error()
-        .with_message("feed items are not readable from scripts yet")
-        .into())
+/// `items()` without a limit.
+const DEFAULT_ITEMS: usize = 20;
+/// The most `items()` returns at once.
+const MAX_ITEMS: usize = 100;
+
+/// `items({limit})` (or `items(limit)`) → `[{id, item}]`: the newest `limit` items (default
+/// 20, at most 100), oldest first, each `item` the value that was published. This run's own
+/// publishes and retractions are included.
+fn items(
+    _: &JsValue,
+    args: &[JsValue],
+    (host, feed): &(Host, JsString),
+    context: &mut Context,
+) -> JsResult<JsValue> {
+    let options = arg(args, 0);
+    let limit = if options.is_object() {
+        prop(&options, "limit", context)?
+    } else {
+        options
+    };
+    let limit = if limit.is_null_or_undefined() {
+        DEFAULT_ITEMS
+    } else {
+        let n = limit.to_number(context)?;
+        if !(n.fract() == 0.0 && (1.0..=MAX_ITEMS as f64).contains(&n)) {
+            return Err(JsNativeError::range()
+                .with_message(format!(
+                    "feed.items: limit must be a whole number from 1 to {MAX_ITEMS}, not {n}"
+                ))
+                .into());
+        }
+        n as usize
+    };
+    let feed = feed.to_std_string_escaped();
+    let stored = host.with(context, |s| s.feed_items(&feed, limit))?;
+    let mut out = Vec::with_capacity(stored.len());
+    for i in stored {
+        // Items scripts publish are JSON; another publisher's plain text stays a string.
+        let item = if serde_json::from_str::<serde::de::IgnoredAny>(&i.item).is_ok() {
+            host.parse_json(&i.item, context)?
+        } else {
+            js_string!(i.item).into()
+        };
+        let entry = ObjectInitializer::new(context)
+            .property(js_string!("id"), js_string!(i.id), Attribute::all())
+            .property(js_string!("item"), item, Attribute::all())
+            .build();
+        out.push(entry.into());
+    }
+    Ok(array(out, context))
 }

@@ -10,8 +10,8 @@ use thwonk_core::run::{OutgoingAttachment, SendKind, SendRequest};
 use crate::api::{feed, files, jobs};
 use crate::host::{Host, HostFn, arg, opt_string_prop, prop, string_list, to_text};
 use crate::outgoing::{
-    check_address, check_addresses, check_from, check_header_name, check_one_line,
-    reply_references, reply_subject,
+    check_address, check_addresses, check_from, check_one_line, composable, reply_references,
+    reply_subject,
 };
 use crate::state::ApiResult;
 
@@ -115,7 +115,7 @@ fn now(_: &JsValue, _: &[JsValue], host: &Host, _: &mut Context) -> JsResult<JsV
 
 fn budget(_: &JsValue, _: &[JsValue], host: &Host, context: &mut Context) -> JsResult<JsValue> {
     let ms_left = host.state.borrow().ms_left();
-    let instructions_left = context.instructions_remaining();
+    let instructions_left = host.meter.left(context);
     Ok(ObjectInitializer::new(context)
         .property(
             js_string!("instructionsLeft"),
@@ -160,7 +160,7 @@ fn send(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> Js
             from: from.map(|f| check_from(&f, &s.address)).transpose()?,
             attachments,
         };
-        s.send(request)
+        s.send(composable(request)?)
     })?;
     Ok(js_string!(id).into())
 }
@@ -182,7 +182,7 @@ fn forward(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) ->
         if let Some(p) = &prefix {
             check_one_line("subjectPrefix", p)?;
         }
-        s.send(SendRequest {
+        s.send(composable(SendRequest {
             kind: SendKind::Forward {
                 original_message_id: original,
                 subject_prefix: prefix.clone(),
@@ -191,7 +191,7 @@ fn forward(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) ->
             subject: format!("{}{subject}", prefix.unwrap_or_default()),
             headers: checked_headers(headers)?,
             ..Default::default()
-        })
+        })?)
     })?;
     Ok(js_string!(id).into())
 }
@@ -222,7 +222,7 @@ fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> J
                 "the message has no sender to reply to".into(),
             ));
         };
-        s.send(SendRequest {
+        s.send(composable(SendRequest {
             kind: SendKind::Reply {
                 in_reply_to: message_id.clone(),
                 references: reply_references(references.as_deref(), message_id.as_deref()),
@@ -232,7 +232,7 @@ fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> J
             text,
             html,
             ..Default::default()
-        })
+        })?)
     })?;
     Ok(js_string!(id).into())
 }
@@ -256,11 +256,11 @@ fn checked_line(what: &str, value: String) -> ApiResult<String> {
     Ok(value)
 }
 
+/// The script's extra headers, by the rule the commit applies (`thwonk_mail::headers`):
+/// field names only, no line breaks, and none of the fields Thwonk writes itself.
 fn checked_headers(headers: Vec<(String, String)>) -> ApiResult<Vec<(String, String)>> {
-    for (name, value) in &headers {
-        check_header_name(name)?;
-        check_one_line(name, value)?;
-    }
+    thwonk_mail::headers::check_extra_headers(&headers, &[])
+        .map_err(|e| crate::state::ApiError::Refused(e.to_string()))?;
     Ok(headers)
 }
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use thwonk_core::run::{
-    Effects, FileInfo, Mailbox, MessageView, RunOutcome, RunRequest, SandboxLimits, ThwonkContext,
-    Trigger, VfsOp, VfsReader,
+    Effects, FileInfo, Mailbox, MessageView, RunOutcome, RunRequest, SandboxLimits, StoredFeedItem,
+    ThwonkContext, Trigger, VfsOp, VfsReader,
 };
 
 pub const ADDRESS: &str = "list@example.org";
@@ -16,6 +16,8 @@ pub const NOW_MS: i64 = 1_795_791_870_123;
 pub struct MemFs {
     pub files: HashMap<String, String>,
     pub reads: usize,
+    /// Stored feed items by the script's feed name, oldest first.
+    pub feeds: HashMap<String, Vec<StoredFeedItem>>,
 }
 
 impl MemFs {
@@ -26,6 +28,7 @@ impl MemFs {
                 .map(|(p, c)| (p.to_string(), c.to_string()))
                 .collect(),
             reads: 0,
+            feeds: HashMap::new(),
         }
     }
 
@@ -62,6 +65,12 @@ impl VfsReader for MemFs {
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+
+    fn feed_items(&mut self, feed: &str, limit: usize) -> Result<Vec<StoredFeedItem>, String> {
+        let items = self.feeds.get(feed).cloned().unwrap_or_default();
+        let skip = items.len().saturating_sub(limit);
+        Ok(items[skip..].to_vec())
     }
 }
 
