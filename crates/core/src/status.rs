@@ -168,7 +168,7 @@ mod tests {
                 .iter()
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>(),
-            ["message", "schedule", "request"]
+            ["message", "schedule", "request", "job_result"]
         );
         assert_eq!(
             DeliveryStatus::ALL
