@@ -5,9 +5,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use support::{Daemon, Relay, eventually, send_mail};
+use std::process::Command;
+use std::time::Duration;
+use support::{Daemon, Relay, eventually, output_within, send_mail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The pid of `daemon`'s redis-server child, if it has one that is running (a zombie does not
@@ -75,24 +75,6 @@ async fn readyz(addr: std::net::SocketAddr) -> Option<(u16, String)> {
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
     Some((code, body))
-}
-
-/// Run a command to its end, or fail the test after `limit`.
-fn output_within(mut command: Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the command did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// A message to echo@ gets 250, runs, and its reply reaches the relay.

@@ -4,27 +4,8 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use support::Daemon;
-
-/// Run a command to its end, or fail the test after `limit`.
-fn output_within(mut command: Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the command did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
+use std::time::Duration;
+use support::{Daemon, output_within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ready_line_and_file_say_where_outgoing_mail_goes() {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 pub use thwonk_testkit::smtp::{SmtpClient, code};
 pub use thwonk_testkit::{
-    Daemon, Env, Received, Relay, captured_eml, eventually, postgres_url, private_redis, send_mail,
+    Daemon, Env, Received, Relay, captured_eml, eventually, output_within, postgres_url,
+    private_redis, send_mail,
 };
 
 pub const THWONK: &str = env!("CARGO_BIN_EXE_thwonk");

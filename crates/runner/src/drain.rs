@@ -3,7 +3,7 @@
 
 use crate::RunnerError;
 use crate::commit::{LogLines, commit_and_dispatch};
-use crate::execute::{RunTrigger, execute};
+use crate::execute::RunTrigger;
 use crate::lease::renew;
 use crate::state::RunnerState;
 use thwonk_core::time::now_ms;
@@ -45,16 +45,10 @@ pub(crate) async fn drain_until(
         let done = msg.id == target;
         // The run id is made by the run, which records it on the span at once.
         let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id, run = tracing::field::Empty);
-        let run = execute(
-            &st.store,
-            &st.redis,
-            &st.pool,
-            &st.config.limits,
-            &thwonk,
-            RunTrigger::Message(&msg),
-        )
-        .instrument(span.clone())
-        .await?;
+        let run = st
+            .execute(&thwonk, RunTrigger::Message(&msg))
+            .instrument(span.clone())
+            .await?;
         commit_and_dispatch(st, outbound, &span, &run.commit, MESSAGE_LINES).await?;
         if done {
             if !past_target {

@@ -6,7 +6,7 @@
 use crate::RunnerError;
 use crate::commit::{LogLines, commit_and_dispatch};
 use crate::drain::{drain_before, drain_until};
-use crate::execute::{RunTrigger, execute};
+use crate::execute::RunTrigger;
 use crate::lease::with_lease;
 use crate::state::{Queues, RunnerState};
 use thwonk_control::invoke::InvokeOutcome;
@@ -114,16 +114,7 @@ async fn run_tick(
         schedule: &tick.schedule,
         at_ms: tick.at_ms,
     };
-    let run = execute(
-        &st.store,
-        &st.redis,
-        &st.pool,
-        &st.config.limits,
-        thwonk,
-        trigger,
-    )
-    .instrument(span.clone())
-    .await?;
+    let run = st.execute(thwonk, trigger).instrument(span.clone()).await?;
     let lines = LogLines {
         committed: "schedule run committed",
         dropped: "tick already ran; run dropped",
@@ -204,16 +195,10 @@ async fn run_request(
         body: &req.body,
         queued_at_ms: req.queued_at_ms,
     };
-    let run = execute(
-        &st.store,
-        &st.redis,
-        &st.pool,
-        &st.config.limits,
-        &thwonk,
-        trigger,
-    )
-    .instrument(span.clone())
-    .await?;
+    let run = st
+        .execute(&thwonk, trigger)
+        .instrument(span.clone())
+        .await?;
     let lines = LogLines {
         committed: "request run committed",
         dropped: "request already ran; run dropped",
@@ -296,16 +281,10 @@ async fn run_job_result(
 ) -> Result<(), RunnerError> {
     drain_before(st, &thwonk.id, result.at_ms, owner, &q.outbound).await?;
     let span = info_span!("run", thwonk = %thwonk.address, job = %result.job_id, run = tracing::field::Empty);
-    let run = execute(
-        &st.store,
-        &st.redis,
-        &st.pool,
-        &st.config.limits,
-        thwonk,
-        RunTrigger::JobResult(result),
-    )
-    .instrument(span.clone())
-    .await?;
+    let run = st
+        .execute(thwonk, RunTrigger::JobResult(result))
+        .instrument(span.clone())
+        .await?;
     let lines = LogLines {
         committed: "job result run committed",
         dropped: "job result already taken; run dropped",

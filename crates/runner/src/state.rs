@@ -1,10 +1,12 @@
 //! What every part of the job loop reaches: the store, Redis, the configuration and the
 //! sandbox workers, and a task's two queues.
 
+use crate::RunnerError;
+use crate::execute::{Executed, RunTrigger, execute};
 use std::sync::Arc;
 use thwonk_core::Config;
 use thwonk_sandbox::WorkerPool;
-use thwonk_store::Store;
+use thwonk_store::{Store, Thwonk};
 use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, Redis};
 
 /// A runner process's shared state (cheap to clone).
@@ -15,6 +17,26 @@ pub(crate) struct RunnerState {
     pub config: Arc<Config>,
     /// One sandbox worker per task: scripts run there, never in this process.
     pub pool: WorkerPool,
+}
+
+impl RunnerState {
+    /// Run `thwonk`'s active script for `trigger` in this task's worker pool, with the
+    /// configured limits: what to commit, not yet committed.
+    pub async fn execute(
+        &self,
+        thwonk: &Thwonk,
+        trigger: RunTrigger<'_>,
+    ) -> Result<Executed, RunnerError> {
+        execute(
+            &self.store,
+            &self.redis,
+            &self.pool,
+            &self.config.limits,
+            thwonk,
+            trigger,
+        )
+        .await
+    }
 }
 
 /// One task's queues: it takes `inbound` jobs and queues `outbound` ones.

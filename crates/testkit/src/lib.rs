@@ -23,7 +23,7 @@ pub mod relay;
 pub mod scripted;
 pub mod smtp;
 
-pub use daemon::{Daemon, DaemonOptions, Env, Inherit, Ready};
+pub use daemon::{Daemon, DaemonOptions, Env, Inherit, Ready, output_within};
 pub use fixtures::{captured_eml, eventually, postgres_url, private_redis};
 pub use relay::{Received, Relay, RelayOptions};
 pub use smtp::{SmtpClient, send_mail};
