@@ -137,7 +137,7 @@ async fn the_dry_run_reports_the_failure_the_live_run_has() {
     assert_eq!(tested["error"]["kind"], "ScriptError");
     let message = tested["error"]["message"].as_str().unwrap().to_string();
     assert!(
-        message.contains(r#"header "Bcc" is set by Thwonk and cannot be added by a script"#),
+        message.contains(r#"header "Bcc" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#),
         "{message}"
     );
     assert_eq!(tested["sends"], serde_json::json!([]));

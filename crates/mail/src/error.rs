@@ -19,7 +19,9 @@ pub enum ComposeError {
     BadBounceToken(String),
     #[error("header name {0:?} is not an RFC 5322 field name (printable ASCII, no ':' or space)")]
     BadHeaderName(String),
-    #[error("header {0:?} is set by Thwonk and cannot be added by a script")]
+    #[error(
+        "header {0:?} is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"
+    )]
     ReservedHeader(String),
     #[error("header {0:?}: value contains a line break or NUL")]
     BadHeaderValue(String),

@@ -36,6 +36,20 @@ const RESERVED: &[&str] = &[
     "resent-bcc",
     // The loop marker (crate::loop_mark) is Thwonk's to write.
     "x-thwonk-loop",
+    // Trace and authentication fields belong to the servers a message passes through: a
+    // script's `Received` or `DKIM-Signature` would forge a path or a signature receivers
+    // trust (and the ARC set is the same kind of claim).
+    "received",
+    "dkim-signature",
+    "arc-seal",
+    "arc-message-signature",
+    "arc-authentication-results",
+    "authentication-results",
+    // Fields that send mail elsewhere than the envelope says: bounces to `Errors-To`, read
+    // receipts to `Disposition-Notification-To`/`Return-Receipt-To`, from every recipient.
+    "errors-to",
+    "disposition-notification-to",
+    "return-receipt-to",
 ];
 
 /// Longest field name lettre will write (so that the name and ": " fit a 78-column line).
@@ -148,6 +162,13 @@ mod tests {
             "To",
             "Cc",
             "Content-Type",
+            "Received",
+            "DKIM-Signature",
+            "ARC-Seal",
+            "Authentication-Results",
+            "Errors-To",
+            "Disposition-Notification-To",
+            "Return-Receipt-To",
         ] {
             assert_eq!(
                 check_extra_headers(&[h(name, "x")], &[]),

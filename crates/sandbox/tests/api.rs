@@ -641,7 +641,9 @@ fn feed_items_are_the_newest_stored_items_with_this_runs_own_changes() {
 #[test]
 fn a_send_the_commit_would_refuse_throws_a_catchable_error_at_the_call() {
     let out = run_body(
-        r#"for (const headers of [{ Bcc: "x@example.net" }, { "X-Thwonk-Loop": "1" }, [["bcc", "y"]], { "X List": "a" }]) {
+        r#"for (const headers of [{ Bcc: "x@example.net" }, { "X-Thwonk-Loop": "1" }, [["bcc", "y"]], { "X List": "a" },
+                                 { Received: "from trusted.example.org" }, { "DKIM-Signature": "v=1; d=bank.example" },
+                                 { "Errors-To": "attacker@example.net" }, { "Disposition-Notification-To": "attacker@example.net" }]) {
           try {
             thwonk.send({ to: "a@example.net", subject: "s", text: "t", headers });
             thwonk.log("sent");
@@ -659,11 +661,15 @@ fn a_send_the_commit_would_refuse_throws_a_catchable_error_at_the_call() {
     assert_eq!(
         logged(&out),
         [
-            r#"Error: header "Bcc" is set by Thwonk and cannot be added by a script"#,
-            r#"Error: header "X-Thwonk-Loop" is set by Thwonk and cannot be added by a script"#,
-            r#"Error: header "bcc" is set by Thwonk and cannot be added by a script"#,
+            r#"Error: header "Bcc" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
+            r#"Error: header "X-Thwonk-Loop" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
+            r#"Error: header "bcc" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
             r#"Error: header name "X List" is not an RFC 5322 field name (printable ASCII, no ':' or space)"#,
-            r#"header "From" is set by Thwonk and cannot be added by a script"#,
+            r#"Error: header "Received" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
+            r#"Error: header "DKIM-Signature" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
+            r#"Error: header "Errors-To" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
+            r#"Error: header "Disposition-Notification-To" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
+            r#"header "From" is reserved (Thwonk or the mail servers on the way write it); a script cannot add it"#,
             r#"attachment "f": content is not valid base64: Invalid symbol 37, offset 0."#,
         ]
     );
