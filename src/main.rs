@@ -186,6 +186,17 @@ enum Command {
     },
 }
 
+/// Everything Thwonk creates is its own: the data directory (0700), the SQLite database, the
+/// private Redis's append-only file, captured mail (0600). Mail and scripts are private data,
+/// and the default umask would leave them readable by every local user. As Postfix does, the
+/// whole process (and the redis-server it starts) runs with umask 077.
+fn private_umask() {
+    // SAFETY: umask(2) only sets the process's file mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // A sandbox worker started by this binary's own runner: no CLI, config or logging (hidden
     // from --help; see thwonk_sandbox::worker).
@@ -207,6 +218,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    private_umask();
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;

@@ -52,7 +52,10 @@ async fn thwonk(store: &Store, address: &str) -> Result<Thwonk> {
 
 pub async fn migrate(config: &Config) -> Result<()> {
     open(config).await?;
-    println!("database is up to date ({})", config.database_url());
+    println!(
+        "database is up to date ({})",
+        thwonk_core::report::redact_url(&config.database_url())
+    );
     Ok(())
 }
 

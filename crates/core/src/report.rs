@@ -93,6 +93,24 @@ impl Throttle {
     }
 }
 
+/// `url` with the password of its user info replaced by `***` (`postgres://thwonk:***@db/thwonk`),
+/// for printing and logging: a database URL often carries one. Anything that is not
+/// `scheme://user:password@...` comes back as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +177,26 @@ mod tests {
         assert_eq!(t.hit_at(start + Duration::from_secs(32)), None);
         t.reset();
         assert_eq!(t.hit_at(start + Duration::from_secs(33)), Some(0));
+    }
+
+    #[test]
+    fn a_urls_password_is_never_shown() {
+        assert_eq!(
+            redact_url("postgres://thwonk:s3cret@db.example.org:5432/thwonk?sslmode=require"),
+            "postgres://thwonk:***@db.example.org:5432/thwonk?sslmode=require"
+        );
+        // A password holding '@' or ':' is hidden whole.
+        assert_eq!(
+            redact_url("postgres://u:p@ss:w@rd@db/t"),
+            "postgres://u:***@db/t"
+        );
+        for plain in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "sqlite:///var/lib/thwonk/thwonk.db",
+            "sqlite:data/thwonk.db",
+            "redis://127.0.0.1:6379",
+        ] {
+            assert_eq!(redact_url(plain), plain);
+        }
     }
 }
