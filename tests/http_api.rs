@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-use support::{Daemon, Relay, send_mail};
-use thwonk_api::client::{self, EventStream, Response};
+use support::{Daemon, Relay, req, send_mail};
+use thwonk_api::client::{self, EventStream};
 
 const SCRIPT: &str = r#"
 export function onMessage(msg, thwonk) {
@@ -22,14 +21,6 @@ export function onRequest(req, thwonk) {
   return { answer: req.body.question.toUpperCase(), last: thwonk.files.read("last-subject.txt") };
 }
 "#;
-
-async fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &[u8]) -> Response {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = format!("Bearer {token}");
-    client::send(stream, method, path, &[("Authorization", &auth)], body)
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {

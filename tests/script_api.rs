@@ -6,10 +6,9 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
-use support::{Daemon, Relay, send_mail};
-use thwonk_api::client::{self, EventStream, Response};
+use support::{Daemon, Relay, req, send_mail};
+use thwonk_api::client::EventStream;
 
 const FEEDS: &str = r#"
 export function onMessage(msg, thwonk) {
@@ -21,14 +20,6 @@ export function onRequest(req, thwonk) {
   return thwonk.feed("posts").items({ limit: req.body.limit });
 }
 "#;
-
-async fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &[u8]) -> Response {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = format!("Bearer {token}");
-    client::send(stream, method, path, &[("Authorization", &auth)], body)
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_items_are_the_published_values_over_http_sse_and_items() {

@@ -22,3 +22,18 @@ pub fn repo() -> PathBuf {
 pub fn env(data_dir: &Path, relay: SocketAddr, database_url: Option<&str>) -> Env {
     Env::new(THWONK, repo(), data_dir, relay, database_url)
 }
+
+/// One HTTP request to the daemon's API with a bearer token, over a new connection.
+pub async fn req(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> thwonk_api::client::Response {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = format!("Bearer {token}");
+    thwonk_api::client::send(stream, method, path, &[("Authorization", &auth)], body)
+        .await
+        .unwrap()
+}

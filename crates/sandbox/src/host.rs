@@ -206,3 +206,26 @@ pub fn string_list(value: &JsValue, context: &mut Context) -> JsResult<Vec<Strin
 pub fn array(values: impl IntoIterator<Item = JsValue>, context: &mut Context) -> JsValue {
     JsArray::from_iter(values, context).into()
 }
+
+/// A name a script gives that becomes part of a Redis key (a feed, an item id, a job queue):
+/// 1 to `max` bytes of ASCII letters, digits and the `extra` punctuation, or a refusal that
+/// says so.
+pub fn check_plain_name(
+    what: &str,
+    name: &str,
+    max: usize,
+    extra: &[u8],
+) -> Result<(), crate::state::ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+    if ok {
+        return Ok(());
+    }
+    let extra: String = extra.iter().map(|&b| format!(" {}", b as char)).collect();
+    Err(crate::state::ApiError::Refused(format!(
+        "{what} {name:?}: use 1 to {max} of A-Z a-z 0-9{extra}"
+    )))
+}

@@ -5,7 +5,7 @@ use boa_engine::object::{IntegrityLevel, ObjectInitializer};
 use boa_engine::property::Attribute;
 use boa_engine::{Context, JsNativeError, JsResult, JsString, JsValue, NativeFunction, js_string};
 
-use crate::host::{Host, arg, array, prop, to_text};
+use crate::host::{Host, arg, array, check_plain_name, prop, to_text};
 use crate::state::ApiError;
 
 /// Longest feed name and item id, bytes.
@@ -13,18 +13,7 @@ const MAX_NAME_BYTES: usize = 128;
 
 /// Feed names become part of Redis keys (prefixed by the runner): keep them plain.
 fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_BYTES
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Refused(format!(
-            "{what} {name:?}: use 1 to {MAX_NAME_BYTES} of A-Z a-z 0-9 - _ . @"
-        )))
-    }
+    check_plain_name(what, name, MAX_NAME_BYTES, b"-_.@")
 }
 
 /// `thwonk.feed(name)` → `{publish, retract, items}`.

@@ -7,7 +7,7 @@ use boa_engine::property::Attribute;
 use boa_engine::{Context, JsNativeError, JsResult, JsString, JsValue, NativeFunction, js_string};
 use thwonk_core::run::JobPublish;
 
-use crate::host::{Host, arg, to_text};
+use crate::host::{Host, arg, check_plain_name, to_text};
 use crate::state::ApiError;
 
 /// Longest queue name, bytes.
@@ -19,18 +19,7 @@ pub const MAX_JOBS_PER_RUN: usize = 100;
 
 /// Queue names become part of Redis keys (after the thwonk's address): keep them plain.
 pub fn check_queue(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_QUEUE_BYTES
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Refused(format!(
-            "job queue {name:?}: use 1 to {MAX_QUEUE_BYTES} of A-Z a-z 0-9 - _ ."
-        )))
-    }
+    check_plain_name("job queue", name, MAX_QUEUE_BYTES, b"-_.")
 }
 
 /// `thwonk.jobs(queue)` → `{queue, publish}`.
