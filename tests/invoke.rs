@@ -113,7 +113,7 @@ impl Fixture {
                 thwonk_id: thwonk.id.clone(),
                 mail_from: "a@example.net".into(),
                 rcpt_to: vec![thwonk.address.to_string()],
-                raw: raw.into_bytes(),
+                raw: raw.into_bytes().into(),
                 received_at_ms: thwonk_core::time::now_ms(),
             }])
             .await

@@ -136,7 +136,7 @@ impl MailSink for StoreSink {
     async fn deliver(
         &self,
         envelope: &Envelope,
-        mut raw: Vec<u8>,
+        raw: Vec<u8>,
     ) -> Result<Vec<String>, DeliverError> {
         // Bounces first: they become records, never messages.
         let mut bounced = Vec::new();
@@ -174,20 +174,15 @@ impl MailSink for StoreSink {
             owners.push((thwonk.id, rcpt));
         }
         let groups = group_by_thwonk(owners);
-        let last = groups.len().saturating_sub(1);
+        // One copy of the bytes for every thwonk's message: shared here, stored once.
+        let raw = std::sync::Arc::new(raw);
         let messages: Vec<NewMessage> = groups
             .into_iter()
-            .enumerate()
-            .map(|(i, (thwonk_id, rcpt_to))| NewMessage {
+            .map(|(thwonk_id, rcpt_to)| NewMessage {
                 thwonk_id,
                 mail_from: envelope.mail_from.clone(),
                 rcpt_to,
-                // Every thwonk gets its own copy; the last one takes the original.
-                raw: if i == last {
-                    std::mem::take(&mut raw)
-                } else {
-                    raw.clone()
-                },
+                raw: raw.clone(),
                 received_at_ms: envelope.received_at_ms,
             })
             .collect();

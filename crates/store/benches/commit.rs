@@ -71,7 +71,7 @@ async fn measure_commit(store: &Store) -> Duration {
         .await
         .expect("deploy")
         .thwonk;
-    let raw = b"Subject: post\r\n\r\nhello\r\n".to_vec();
+    let raw = std::sync::Arc::new(b"Subject: post\r\n\r\nhello\r\n".to_vec());
     let messages: Vec<NewMessage> = (0..COMMITS + 1)
         .map(|_| NewMessage {
             thwonk_id: thwonk.id.clone(),

@@ -16,7 +16,8 @@
 //! - `connect`: opening the pool (SQLite pragmas, WAL), migrations, and the one way to begin a
 //!   write transaction (`BEGIN IMMEDIATE` on SQLite).
 //! - `thwonks`: rules addresses and their script versions (`deploy_script`).
-//! - `messages`: incoming mail as the ingress stored it, in arrival order.
+//! - `messages`: incoming mail as the ingress stored it, in arrival order, one row per thwonk
+//!   of a delivery; the bytes are in `message_bodies`, one copy shared by the delivery's rows.
 //! - `lease`: the per-thwonk run lease that serialises runs across runner processes.
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
@@ -140,7 +141,9 @@ pub struct NewMessage {
     pub mail_from: String,
     /// The envelope recipients that belong to this thwonk.
     pub rcpt_to: Vec<String>,
-    pub raw: Vec<u8>,
+    /// The message as received. Shared: the messages of one delivery (one per thwonk) hold
+    /// the same bytes, and [`Store::insert_messages`] stores them once (`message_bodies`).
+    pub raw: std::sync::Arc<Vec<u8>>,
     pub received_at_ms: i64,
 }
 

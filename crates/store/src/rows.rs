@@ -26,7 +26,7 @@ macro_rules! script_columns {
 }
 macro_rules! message_columns {
     () => {
-        "id, seq, thwonk_id, mail_from, rcpt_to, raw, received_at_ms, status"
+        "m.id, m.seq, m.thwonk_id, m.mail_from, m.rcpt_to, b.raw, m.received_at_ms, m.status"
     };
 }
 macro_rules! run_columns {

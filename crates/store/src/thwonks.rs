@@ -258,7 +258,18 @@ impl Store {
     /// Rows that point at runs without cascading (messages.run_id, outbox, feed_ops,
     /// schedule_ticks) go first, then the runs, then the thwonk, whose cascade takes the rest.
     pub async fn delete_thwonk(&self, thwonk_id: &str) -> Result<bool> {
+        use sqlx::Row;
         let mut tx = self.begin_write().await?;
+        // Its messages' bodies, deleted after the messages unless another thwonk's message
+        // of the same delivery still uses them.
+        let bodies: Vec<String> =
+            sqlx::query("SELECT DISTINCT body_id FROM messages WHERE thwonk_id = $1")
+                .bind(thwonk_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get("body_id"))
+                .collect::<std::result::Result<_, _>>()?;
         for sql in [
             "DELETE FROM schedule_ticks WHERE thwonk_id = $1",
             "DELETE FROM feed_ops WHERE thwonk_id = $1",
@@ -270,6 +281,7 @@ impl Store {
         ] {
             sqlx::query(sql).bind(thwonk_id).execute(&mut *tx).await?;
         }
+        crate::messages::delete_unused_bodies(&mut tx, &bodies).await?;
         let gone = sqlx::query("DELETE FROM thwonks WHERE id = $1")
             .bind(thwonk_id)
             .execute(&mut *tx)

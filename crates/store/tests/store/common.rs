@@ -93,7 +93,7 @@ pub fn new_message(thwonk_id: &str, raw: &[u8]) -> NewMessage {
         thwonk_id: thwonk_id.to_string(),
         mail_from: "alice@example.net".into(),
         rcpt_to: vec!["list@example.org".into()],
-        raw: raw.to_vec(),
+        raw: raw.to_vec().into(),
         received_at_ms: 1_000,
     }
 }
