@@ -16,7 +16,11 @@
 //!   any LF is a stuffing dot.
 //!
 //! **Size.** Past `max_size` bytes the reader drops what it has and only looks for the end,
-//! so the session can answer 552 at the right moment and go on.
+//! so the session can answer 552 at the right moment and go on. The same happens when the
+//! body cannot get room under `smtp.max_bytes_in_flight` ([`crate::in_flight`]): the session
+//! answers 452 instead.
+
+use crate::in_flight::Reservation;
 
 /// Which line ends delimit the body's lines (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +62,10 @@ pub(crate) struct DataReader {
     max_size: u64,
     /// Body bytes seen so far, kept or not.
     size: u64,
+    /// Room for the body among every session's ([`crate::in_flight`]); None: unbounded.
+    room: Option<Reservation>,
+    /// The body could not get room and was dropped.
+    out_of_room: bool,
 }
 
 impl DataReader {
@@ -68,7 +76,25 @@ impl DataReader {
             body: Vec::new(),
             max_size,
             size: 0,
+            room: None,
+            out_of_room: false,
         }
+    }
+
+    /// Hold the body's bytes in `room` as it grows.
+    pub(crate) fn with_room(mut self, room: Reservation) -> DataReader {
+        self.room = Some(room);
+        self
+    }
+
+    /// True when the body was dropped for want of room (answer 452, not 552).
+    pub(crate) fn out_of_room(&self) -> bool {
+        self.out_of_room
+    }
+
+    /// The room the body holds: keep it as long as the body's bytes live.
+    pub(crate) fn take_room(&mut self) -> Option<Reservation> {
+        self.room.take()
     }
 
     /// True once the terminating dot line was consumed.
@@ -169,8 +195,17 @@ impl DataReader {
 
     fn keep(&mut self, bytes: &[u8]) {
         self.size = self.size.saturating_add(bytes.len() as u64);
-        if self.size <= self.max_size {
-            self.body.extend_from_slice(bytes);
+        if self.size <= self.max_size && !self.out_of_room {
+            let size = self.size;
+            if self.room.as_mut().is_none_or(|room| room.cover(size)) {
+                self.body.extend_from_slice(bytes);
+            } else {
+                self.out_of_room = true;
+                self.body = Vec::new();
+                if let Some(room) = self.room.as_mut() {
+                    room.release();
+                }
+            }
         } else if !self.body.is_empty() {
             // Over the limit: free the memory now rather than at the end of the transfer.
             self.body = Vec::new();

@@ -28,6 +28,7 @@
 
 mod connection;
 mod data;
+mod in_flight;
 mod input;
 pub mod limits;
 mod loops;

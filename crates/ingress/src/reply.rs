@@ -141,6 +141,9 @@ impl Reply {
     pub(crate) const RELAYING_DENIED: Reply =
         line(550, [5, 7, 1], "Relaying denied: domain not ours");
     pub(crate) const TOO_MANY_RECIPIENTS: Reply = line(452, [4, 5, 3], "Too many recipients");
+    /// Too many message bytes are being received at once (`smtp.max_bytes_in_flight`).
+    pub(crate) const INSUFFICIENT_STORAGE: Reply =
+        line(452, [4, 3, 1], "Insufficient system storage, try later");
 
     pub(crate) fn message_too_big(max: u64) -> Reply {
         owned(

@@ -58,6 +58,7 @@ pub async fn serve_with_grace<S: MailSink>(
     let context = Arc::new(SessionContext {
         sink,
         hostname: config.hostname.clone(),
+        in_flight: crate::in_flight::InFlight::new(config.max_bytes_in_flight),
         limits,
         shutdown: shutdown.clone(),
         tls,

@@ -31,6 +31,8 @@ pub(crate) struct SessionContext<S> {
     /// Our name in the greeting, EHLO and `Received:`.
     pub(crate) hostname: String,
     pub(crate) limits: Limits,
+    /// Message bytes held by every session's DATA (`smtp.max_bytes_in_flight`).
+    pub(crate) in_flight: crate::in_flight::InFlight,
     pub(crate) shutdown: CancellationToken,
     /// STARTTLS, when a certificate is configured.
     pub(crate) tls: Option<TlsAcceptor>,
@@ -369,8 +371,12 @@ impl<S: MailSink> Session<S> {
         }
         let max = self.context.limits.max_message_size;
         self.conn.send(&Reply::START_DATA);
-        let mut reader = DataReader::new(line_ends, max);
+        let mut reader =
+            DataReader::new(line_ends, max).with_room(self.context.in_flight.reservation());
         self.conn.read_data(&mut reader).await?;
+        let out_of_room = reader.out_of_room();
+        // Held until the message is stored (the end of this function): the body's bytes.
+        let _room = reader.take_room();
         self.progressed = true;
         // The transaction ends here whatever happens next (RFC 5321 §4.1.1.4).
         let Some(mut transaction) = self.transaction.take() else {
@@ -384,6 +390,14 @@ impl<S: MailSink> Session<S> {
                 return Ok(Reply::message_too_big(max));
             }
         };
+        if out_of_room {
+            tracing::warn!(
+                client_ip = %self.client_ip,
+                "too many message bytes in flight (smtp.max_bytes_in_flight), answering 452"
+            );
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["no_room"]);
+            return Ok(Reply::INSUFFICIENT_STORAGE);
+        }
         if let Err(refusal) = self.check_loops(&body, &mut transaction) {
             return Ok(refusal);
         }
@@ -405,10 +419,9 @@ impl<S: MailSink> Session<S> {
             rcpt_to: &transaction.rcpt_to,
             received_at_ms,
         });
-        let mut raw = Vec::with_capacity(header.len() + body.len());
-        raw.extend_from_slice(header.as_bytes());
-        raw.extend_from_slice(&body);
-        drop(body);
+        // The header goes in front of the body in place: no second copy of a big message.
+        let mut raw = body;
+        raw.splice(0..0, header.bytes());
 
         let envelope = Envelope {
             mail_from: transaction.mail_from,

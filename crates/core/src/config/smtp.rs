@@ -41,6 +41,10 @@ pub struct SmtpConfig {
     pub max_line_length: u32,
     /// Most `Received:` headers a message may carry (a mail loop); more: 554 5.4.6.
     pub max_received_headers: u32,
+    /// Message bytes all sessions together may hold while they receive DATA; a body that
+    /// would pass it is read to its end and answered 452 4.3.1 (the client tries later).
+    /// At least `max_message_size`.
+    pub max_bytes_in_flight: u64,
 }
 
 impl Default for SmtpConfig {
@@ -59,6 +63,7 @@ impl Default for SmtpConfig {
             max_commands_without_progress: 100,
             max_line_length: 512,
             max_received_headers: 50,
+            max_bytes_in_flight: 256 * 1024 * 1024,
         }
     }
 }
@@ -125,7 +130,15 @@ impl SmtpConfig {
             "smtp.max_commands_without_progress",
             self.max_commands_without_progress,
         )?;
-        require_at_least_one("smtp.max_received_headers", self.max_received_headers)
+        require_at_least_one("smtp.max_received_headers", self.max_received_headers)?;
+        if self.max_bytes_in_flight < self.max_message_size {
+            return Err(ConfigError::new(
+                "smtp.max_bytes_in_flight",
+                "must be at least smtp.max_message_size (or no message of the largest size \
+                 could ever be received)",
+            ));
+        }
+        Ok(())
     }
 }
 
