@@ -76,15 +76,62 @@ pub struct MessageView {
     /// Every header in order, names as written, values decoded (RFC 2047).
     pub headers: Vec<(String, String)>,
     /// Plain-text body (from the HTML part when there is no text part).
+    #[serde(with = "b64_text")]
     pub text: String,
+    #[serde(with = "b64_text::opt")]
     pub html: Option<String>,
     pub attachments: Vec<AttachmentView>,
     /// The whole message as received (invalid UTF-8 replaced).
+    #[serde(with = "b64_text")]
     pub raw: String,
     /// Size in bytes of the message as received.
     pub size: u64,
     /// ISO 8601 time the ingress accepted it.
     pub received_at: String,
+}
+
+/// The message's big text fields travel base64-encoded on the frame to a sandbox worker.
+/// As JSON strings, control characters would be escaped to six bytes each (`\u0001`): a
+/// 25 MiB message of them grew to 300 MiB of frame and could not run. Base64 is 4/3 of the
+/// text whatever it holds.
+mod b64_text {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(text.as_bytes()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let encoded = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        decode(&encoded).map_err(D::Error::custom)
+    }
+
+    fn decode(encoded: &str) -> Result<String, String> {
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("not base64: {e}"))?;
+        String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+    }
+
+    pub mod opt {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+            match text {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+            let encoded = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+            encoded
+                .map(|e| decode(&e).map_err(D::Error::custom))
+                .transpose()
+        }
+    }
 }
 
 /// A display name and an address (`{name, address}` in JS).
@@ -128,6 +175,15 @@ pub struct SandboxLimits {
     pub file_max_bytes: u64,
     /// Log bytes per run; further logs are dropped and the run is marked truncated.
     pub log_bytes_per_run: u64,
+    /// Total bytes of one thwonk's files (its VFS quota): a write that would pass it throws
+    /// `LimitError`.
+    pub vfs_total_bytes: u64,
+    /// Bytes of outgoing mail one run may send (texts, headers, attachments, forwarded
+    /// messages); a send that would pass it throws `LimitError`.
+    pub outbox_bytes_per_run: u64,
+    /// A failed run's error message and stack are stored up to this many bytes each, cut at
+    /// a character boundary and marked `[truncated]`.
+    pub error_max_bytes: u64,
 }
 
 impl Default for SandboxLimits {
@@ -143,6 +199,9 @@ impl Default for SandboxLimits {
             vfs_bytes_per_run: 10 * 1024 * 1024,
             file_max_bytes: 1024 * 1024,
             log_bytes_per_run: 64 * 1024,
+            vfs_total_bytes: 64 * 1024 * 1024,
+            outbox_bytes_per_run: 25 * 1024 * 1024,
+            error_max_bytes: 64 * 1024,
         }
     }
 }
@@ -211,6 +270,36 @@ pub struct RunError {
     pub message: String,
     /// The JS stack, where there is one.
     pub stack: Option<String>,
+}
+
+/// What ends an error text cut by [`RunError::cap`].
+pub const TRUNCATED_MARK: &str = " [truncated]";
+
+impl RunError {
+    /// Cut the message and the stack to at most `max_bytes` each (`limits.error_max_bytes`),
+    /// at a character boundary, ending in [`TRUNCATED_MARK`]: a script that throws megabytes
+    /// of text gets a run record, not megabytes of it.
+    pub fn cap(&mut self, max_bytes: u64) {
+        cap_text(&mut self.message, max_bytes);
+        if let Some(stack) = self.stack.as_mut() {
+            cap_text(stack, max_bytes);
+        }
+    }
+}
+
+fn cap_text(text: &mut String, max_bytes: u64) {
+    let max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    if text.len() <= max {
+        return;
+    }
+    let mut keep = max.saturating_sub(TRUNCATED_MARK.len());
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    text.truncate(keep);
+    if max >= TRUNCATED_MARK.len() {
+        text.push_str(TRUNCATED_MARK);
+    }
 }
 
 crate::status::word_enum! {
@@ -349,6 +438,13 @@ pub struct Cost {
 }
 
 impl RunOutcome {
+    /// [`RunError::cap`] on the outcome's error, if any.
+    pub fn cap_error(&mut self, max_bytes: u64) {
+        if let Some(e) = self.error.as_mut() {
+            e.cap(max_bytes);
+        }
+    }
+
     /// A failed run with no effects.
     pub fn failed(kind: ErrorKind, message: impl Into<String>) -> Self {
         RunOutcome {
@@ -409,5 +505,24 @@ mod tests {
         };
         let j = serde_json::to_value(&t).unwrap();
         assert_eq!(j["type"], "request");
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn error_text_is_cut_at_a_char_boundary_and_marked() {
+        let mut e = RunError {
+            kind: ErrorKind::ScriptError,
+            message: "é".repeat(100),
+            stack: Some("short".into()),
+        };
+        e.cap(51);
+        assert!(e.message.len() <= 51, "{}", e.message.len());
+        assert!(e.message.ends_with(TRUNCATED_MARK));
+        assert!(e.message.starts_with("éé"));
+        assert_eq!(e.stack.as_deref(), Some("short"));
     }
 }

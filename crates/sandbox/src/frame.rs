@@ -22,8 +22,9 @@ use crate::check::{CheckError, ScriptInfo};
 use crate::wall::{ProbeReport, WallReport};
 
 /// The largest frame either side accepts. A request carries the incoming message up to four
-/// times (raw, text, html, base64 attachments), JSON-escaped: 256 MiB leaves room for the
-/// largest message the ingress accepts (`smtp.max_message_size`, 25 MiB by default).
+/// times (raw, text, html, attachments), each base64 (4/3 of its size whatever bytes it holds,
+/// see `MessageView`): 256 MiB leaves room for the largest message the ingress accepts
+/// (`smtp.max_message_size`, 25 MiB by default).
 pub const MAX_FRAME_BYTES: u32 = 256 * 1024 * 1024;
 
 /// Parent → worker. Borrowed when sent (a request may carry a 25 MiB message: it is

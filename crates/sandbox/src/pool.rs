@@ -132,12 +132,15 @@ impl WorkerPool {
             FromWorker::Outcome(outcome) => Ok(Some(*outcome)),
             other => Err(unexpected(&other)),
         })?;
-        Ok(ended.unwrap_or_else(|death| {
+        let mut outcome = ended.unwrap_or_else(|death| {
             let error = death.run_error(limits.wall_clock_ms, self.inner.memory_mib);
             let mut outcome = RunOutcome::failed(error.kind, error.message);
             outcome.cost.wall_ms = started.elapsed().as_millis() as u64;
             outcome
-        }))
+        });
+        // Again on this side: the worker's word is not taken for it.
+        outcome.cap_error(limits.error_max_bytes);
+        Ok(outcome)
     }
 
     /// The deploy-time check ([`crate::check`]) in a worker. A worker that dies on the script

@@ -67,6 +67,7 @@ pub fn run(req: &RunRequest, vfs: &mut dyn VfsReader) -> RunOutcome {
         }
     });
     outcome.cost.wall_ms = started.elapsed().as_millis() as u64;
+    outcome.cap_error(req.limits.error_max_bytes);
     outcome
 }
 

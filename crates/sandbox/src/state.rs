@@ -46,6 +46,11 @@ pub struct RunState {
     pub files: Overlay,
     reader: Box<dyn VfsReader>,
     vfs_bytes_written: u64,
+    /// Every file's size (stored, with this run's changes), once the run first writes:
+    /// what the VFS quota (`vfs_total_bytes`) is checked against, and their sum.
+    vfs_sizes: Option<(std::collections::BTreeMap<String, u64>, u64)>,
+    /// Bytes of this run's sends so far (`outbox_bytes_per_run`).
+    outbox_bytes: u64,
     recipients: u64,
     sends: u64,
     feed_items: u64,
@@ -60,7 +65,25 @@ impl RunState {
         started: Instant,
     ) -> Self {
         let message = match &req.trigger {
-            thwonk_core::run::Trigger::Message(m) => Some(m.clone()),
+            // Without the texts: the run's `msg` has them, the state needs the rest (and
+            // `raw`, for the classic API), and a big message is not held twice more.
+            thwonk_core::run::Trigger::Message(m) => Some(MessageView {
+                id: m.id.clone(),
+                from: m.from.clone(),
+                to: m.to.clone(),
+                recipients: m.recipients.clone(),
+                sender: m.sender.clone(),
+                subject: m.subject.clone(),
+                date: m.date.clone(),
+                message_id: m.message_id.clone(),
+                headers: m.headers.clone(),
+                text: String::new(),
+                html: None,
+                attachments: m.attachments.clone(),
+                raw: m.raw.clone(),
+                size: m.size,
+                received_at: m.received_at.clone(),
+            }),
             _ => None,
         };
         RunState {
@@ -78,6 +101,8 @@ impl RunState {
             files: Overlay::default(),
             reader,
             vfs_bytes_written: 0,
+            vfs_sizes: None,
+            outbox_bytes: 0,
             recipients: 0,
             sends: 0,
             feed_items: 0,
@@ -145,12 +170,45 @@ impl RunState {
                 self.limits.recipients_per_run
             )));
         }
+        let bytes = self.send_bytes(&send);
+        if self.outbox_bytes.saturating_add(bytes) > self.limits.outbox_bytes_per_run {
+            return Err(ApiError::Limit(format!(
+                "outgoing mail limit of {} bytes per run exceeded ({} bytes sent, this one {bytes})",
+                self.limits.outbox_bytes_per_run, self.outbox_bytes
+            )));
+        }
+        self.outbox_bytes += bytes;
         self.recipients += count;
         self.sends += 1;
         send.id = format!("{}.{}", self.run_id, self.sends);
         let id = send.id.clone();
         self.effects.sends.push(send);
         Ok(id)
+    }
+
+    /// What a send adds to the outbox, near enough: its texts, headers, attachments as sent
+    /// (base64) and, for a forward, the original message.
+    fn send_bytes(&self, send: &SendRequest) -> u64 {
+        let texts = send.subject.len()
+            + send.text.as_ref().map_or(0, String::len)
+            + send.html.as_ref().map_or(0, String::len)
+            + send
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>()
+            + send
+                .attachments
+                .iter()
+                .map(|a| a.content_base64.len() + a.filename.len())
+                .sum::<usize>();
+        let forwarded = match send.kind {
+            thwonk_core::run::SendKind::Forward { .. } => {
+                self.message.as_ref().map_or(0, |m| m.size)
+            }
+            _ => 0,
+        };
+        (texts as u64).saturating_add(forwarded)
     }
 
     /// Buffers a feed item and returns its id (`{run_id}.f{n}` unless the script chose one).
@@ -240,13 +298,49 @@ impl RunState {
                 self.limits.vfs_bytes_per_run
             )));
         }
+        self.check_vfs_quota(&path, bytes)?;
         self.vfs_bytes_written += bytes;
         self.files.write(path.clone(), content.clone());
         self.effects.writes.push(VfsOp::Write { path, content });
         Ok(())
     }
 
+    /// Refuses a write of `bytes` to `path` that would take the thwonk's files past
+    /// `vfs_total_bytes`; otherwise counts it.
+    fn check_vfs_quota(&mut self, path: &str, bytes: u64) -> ApiResult<()> {
+        if self.vfs_sizes.is_none() {
+            let files = self
+                .files
+                .list("", self.reader.as_mut(), self.now_ms)
+                .map_err(|e| {
+                    ApiError::Abort(ErrorKind::Internal, format!("file listing failed: {e}"))
+                })?;
+            let total = files.iter().map(|f| f.size).sum();
+            let sizes = files.into_iter().map(|f| (f.path, f.size)).collect();
+            self.vfs_sizes = Some((sizes, total));
+        }
+        let Some((sizes, total)) = self.vfs_sizes.as_mut() else {
+            return Ok(());
+        };
+        let old = sizes.get(path).copied().unwrap_or(0);
+        let after = total.saturating_sub(old).saturating_add(bytes);
+        if after > self.limits.vfs_total_bytes {
+            return Err(ApiError::Limit(format!(
+                "{path}: the thwonk's files would take {after} bytes, over its quota of {} bytes",
+                self.limits.vfs_total_bytes
+            )));
+        }
+        sizes.insert(path.to_string(), bytes);
+        *total = after;
+        Ok(())
+    }
+
     pub fn delete_file(&mut self, path: String) {
+        if let Some((sizes, total)) = self.vfs_sizes.as_mut()
+            && let Some(old) = sizes.remove(&path)
+        {
+            *total = total.saturating_sub(old);
+        }
         self.files.delete(path.clone());
         self.effects.writes.push(VfsOp::Delete { path });
     }

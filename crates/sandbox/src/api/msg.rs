@@ -22,14 +22,11 @@ pub fn message_object(
         "subject": view.subject,
         "date": view.date,
         "messageId": view.message_id,
-        "text": view.text,
-        "html": view.html,
         "attachments": view.attachments.iter().map(|a| json!({
             "filename": a.filename,
             "contentType": a.content_type,
             "size": a.size,
         })).collect::<Vec<_>>(),
-        "raw": view.raw,
         "size": view.size,
         "receivedAt": view.received_at,
     });
@@ -37,6 +34,19 @@ pub fn message_object(
         .json_to_js(&data, context)?
         .as_object()
         .ok_or_else(|| boa_engine::JsNativeError::typ().with_message("msg is not an object"))?;
+    // The big texts go straight from the view to JS strings: no JSON copy on the way (a
+    // message at the size limit must fit the worker's memory, docs/security.md).
+    let html: JsValue = match &view.html {
+        Some(html) => js_string!(html.as_str()).into(),
+        None => JsValue::null(),
+    };
+    for (key, value) in [
+        ("text", js_string!(view.text.as_str()).into()),
+        ("html", html),
+        ("raw", js_string!(view.raw.as_str()).into()),
+    ] {
+        msg.create_data_property_or_throw(js_string!(key), value, context)?;
+    }
 
     let headers = boa_engine::object::ObjectInitializer::new(context)
         .function(host.function(header_get), js_string!("get"), 1)
