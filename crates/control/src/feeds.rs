@@ -52,12 +52,18 @@ pub fn thoonk_feed_ops(thwonk: &Thwonk, ops: &[FeedOp]) -> Vec<FeedOp> {
 /// Apply the thwonk's pending feed operations to Redis, oldest first, marking each applied.
 /// Stops at the first failure so that order holds (the rest wait for the retry pass).
 /// Call only while holding the thwonk's lease. Returns how many were applied.
+///
+/// `max_items` (`feeds.max_items`; 0: unbounded) bounds every feed published to: a publish of
+/// a new item to a full feed first removes its oldest items (Thoonk's `max_length`, each
+/// announced as a retract).
 pub async fn apply_pending(
     store: &Store,
     redis: &Redis,
     thwonk_id: &str,
+    max_items: u64,
 ) -> Result<usize, ControlError> {
     let mut applied = 0;
+    let mut bounded = std::collections::HashSet::new();
     loop {
         let pending = store.pending_feed_ops(thwonk_id, APPLY_BATCH).await?;
         if pending.is_empty() {
@@ -66,10 +72,13 @@ pub async fn apply_pending(
         for p in pending {
             match &p.op {
                 FeedOp::Publish { feed, id, item } => {
+                    let f = Feed::new(redis, feed);
+                    if max_items > 0 && !bounded.contains(feed) {
+                        f.configure(max_items).await?;
+                        bounded.insert(feed.clone());
+                    }
                     // The commit's time, not now: re-applying gives the item the same place.
-                    Feed::new(redis, feed)
-                        .publish(Some(id), item, p.created_at_ms)
-                        .await?;
+                    f.publish(Some(id), item, p.created_at_ms).await?;
                 }
                 FeedOp::Retract { feed, id } => {
                     Feed::new(redis, feed).retract(id).await?;
@@ -83,8 +92,8 @@ pub async fn apply_pending(
 
 /// Apply after a commit: a failure is logged, not returned, because the run is committed and
 /// its operations wait, pending, for the retry pass.
-pub async fn apply_after_commit(store: &Store, redis: &Redis, thwonk_id: &str) {
-    match apply_pending(store, redis, thwonk_id).await {
+pub async fn apply_after_commit(store: &Store, redis: &Redis, thwonk_id: &str, max_items: u64) {
+    match apply_pending(store, redis, thwonk_id, max_items).await {
         Ok(n) if n > 0 => debug!(thwonk = %thwonk_id, applied = n, "feed operations applied"),
         Ok(_) => {}
         Err(e) => {

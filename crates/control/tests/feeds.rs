@@ -69,7 +69,7 @@ async fn committed_feed_ops_wait_out_a_redis_outage_and_apply_in_order() {
         .await
         .unwrap();
     assert_eq!(
-        thwonk_control::feeds::apply_pending(&store, &redis, &t.id)
+        thwonk_control::feeds::apply_pending(&store, &redis, &t.id, 0)
             .await
             .unwrap(),
         1
@@ -90,7 +90,7 @@ async fn committed_feed_ops_wait_out_a_redis_outage_and_apply_in_order() {
         .commit_run(&run(&t.id, vec![retract, publish("a", "1 edited")]))
         .await
         .unwrap();
-    thwonk_control::feeds::apply_after_commit(&store, &redis, &t.id).await;
+    thwonk_control::feeds::apply_after_commit(&store, &redis, &t.id, 0).await;
     assert_eq!(
         store.pending_feed_ops(&t.id, 10).await.unwrap().len(),
         3,
@@ -103,7 +103,7 @@ async fn committed_feed_ops_wait_out_a_redis_outage_and_apply_in_order() {
         .unwrap();
     let mut applied = 0;
     for _ in 0..50 {
-        match thwonk_control::feeds::apply_pending(&store, &redis, &t.id).await {
+        match thwonk_control::feeds::apply_pending(&store, &redis, &t.id, 0).await {
             Ok(n) => {
                 applied += n;
                 break;

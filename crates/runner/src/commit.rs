@@ -57,8 +57,13 @@ pub(crate) async fn commit_and_dispatch(
             for row in &commit.outbox {
                 queue_outbound(outbound, &row.id).await;
             }
-            thwonk_control::feeds::apply_after_commit(&st.store, &st.redis, &commit.run.thwonk_id)
-                .await;
+            thwonk_control::feeds::apply_after_commit(
+                &st.store,
+                &st.redis,
+                &commit.run.thwonk_id,
+                st.config.feeds.max_items,
+            )
+            .await;
             thwonk_control::script_jobs::publish_after_commit(
                 &st.store,
                 &st.redis,

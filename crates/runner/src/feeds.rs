@@ -18,6 +18,7 @@ pub async fn retry_pending(
     owner: String,
     interval: Duration,
     lease_ms: i64,
+    max_items: u64,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -39,7 +40,7 @@ pub async fn retry_pending(
                 .await
             {
                 Ok(true) => {
-                    apply_after_commit(&store, &redis, &thwonk_id).await;
+                    apply_after_commit(&store, &redis, &thwonk_id, max_items).await;
                     if let Err(e) = store.release_lease(&thwonk_id, &owner).await {
                         warn!(thwonk = %thwonk_id, error = %e, "could not release lease");
                     }

@@ -99,6 +99,7 @@ impl Runner {
             format!("{}/feeds", self.id),
             st.config.feeds.retry_interval,
             st.config.runner.lease.as_millis() as i64,
+            st.config.feeds.max_items,
             shutdown.clone(),
         ));
         tasks.spawn(crate::script_jobs::run(

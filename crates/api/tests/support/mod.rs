@@ -200,7 +200,7 @@ pub async fn publish_by_run(
         jobs: Default::default(),
     };
     store.commit_run(&commit).await.unwrap();
-    thwonk_control::feeds::apply_pending(store, redis, thwonk_id)
+    thwonk_control::feeds::apply_pending(store, redis, thwonk_id, 0)
         .await
         .unwrap();
     run_id

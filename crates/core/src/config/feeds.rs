@@ -11,12 +11,16 @@ pub struct FeedsConfig {
     /// (`retry_interval_ms`).
     #[serde(rename = "retry_interval_ms", with = "de::ms")]
     pub retry_interval: Duration,
+    /// Most items one feed keeps: a new item published to a full feed pushes out the oldest
+    /// (announced as a retract). 0: unbounded.
+    pub max_items: u64,
 }
 
 impl Default for FeedsConfig {
     fn default() -> Self {
         FeedsConfig {
             retry_interval: Duration::from_millis(5_000),
+            max_items: 10_000,
         }
     }
 }

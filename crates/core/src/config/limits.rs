@@ -14,6 +14,9 @@ pub(super) fn validate(l: &SandboxLimits) -> Result<(), ConfigError> {
         ("limits.vfs_bytes_per_run", l.vfs_bytes_per_run),
         ("limits.file_max_bytes", l.file_max_bytes),
         ("limits.log_bytes_per_run", l.log_bytes_per_run),
+        ("limits.vfs_total_bytes", l.vfs_total_bytes),
+        ("limits.outbox_bytes_per_run", l.outbox_bytes_per_run),
+        ("limits.error_max_bytes", l.error_max_bytes),
     ] {
         require_positive_count(key, v)?;
     }
