@@ -24,6 +24,7 @@ const PER_RUN: usize = 500;
 const HOURLY: usize = 1_200;
 
 const SPAMMER: &str = r#"
+export function onMessage(msg, thwonk) {}
 export function onRequest(req, thwonk) {
   // Five messages of 100 recipients (the relay takes 100 per transaction): 500 a run.
   for (let k = 0; k < 5; k++) {
@@ -98,7 +99,7 @@ fn relayed(relay: &Relay) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_invokes_cannot_mail_past_the_hourly_budget_even_across_a_restart() {
     on_both(|db| async move {
-        clear_of_window_end(Duration::from_secs(3600), Duration::from_secs(180)).await;
+        clear_of_window_end(Duration::from_secs(3600), Duration::from_secs(100)).await;
         let dir = tempfile::tempdir().unwrap();
         let relay = Relay::start().await;
         let mut env = support::env(dir.path(), relay.addr, db.as_deref());
@@ -165,7 +166,7 @@ async fn repeated_invokes_cannot_mail_past_the_hourly_budget_even_across_a_resta
             .iter()
             .filter(|r| {
                 r["error_kind"] == "LimitError"
-                    && r["error_message"]
+                    && r["error"]
                         .as_str()
                         .is_some_and(|m| m.contains("budgets.thwonk_recipients_per_hour"))
             })
@@ -205,7 +206,7 @@ async fn runs_past_the_per_minute_cap_are_refused_with_a_run_record() {
             .push(("THWONK_BUDGETS_THWONK_RUNS_PER_MINUTE".into(), "3".into()));
         let admin = user(&env, "root", true);
         let daemon = Daemon::start(&env).await;
-        let source = "export function onRequest(req) { return req.body.n; }";
+        let source = "export function onMessage() {}\nexport function onRequest(req) { return req.body.n; }";
         let r = req(
             daemon.http_addr(),
             "PUT",
