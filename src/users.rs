@@ -14,6 +14,22 @@ pub enum UserAction {
         #[arg(long)]
         admin: bool,
     },
+    /// Domains besides smtp.domains where an owner may create thwonks.
+    Domains {
+        #[command(subcommand)]
+        action: DomainAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DomainAction {
+    /// Grant a user a domain (mail for it must reach this server: add it to smtp.domains too,
+    /// or the ingress accepts it only while a thwonk has it, when smtp.domains is empty).
+    Add { user: String, domain: String },
+    /// Take a domain back (thwonks already there stay).
+    Remove { user: String, domain: String },
+    /// The domains granted to a user.
+    List { user: String },
 }
 
 #[derive(Subcommand)]
@@ -43,8 +59,63 @@ pub async fn user(config: &Config, action: UserAction) -> Result<()> {
             let u = store.add_user(&name, role).await?;
             println!("added user {} ({}), id {}", u.name, u.role.as_str(), u.id);
         }
+        UserAction::Domains { action } => domains(&store, action).await?,
     }
     Ok(())
+}
+
+async fn domains(store: &thwonk_store::Store, action: DomainAction) -> Result<()> {
+    let user = |name: String| async move {
+        store
+            .user_by_name(&name)
+            .await?
+            .with_context(|| format!("no user {name:?}: thwonk user add {name}"))
+    };
+    match action {
+        DomainAction::Add { user: name, domain } => {
+            let u = user(name).await?;
+            let domain = checked_domain(&domain)?;
+            if store.add_user_domain(&u.id, &domain).await? {
+                println!("{} may create thwonks in {domain}", u.name);
+            } else {
+                println!("{} already has {domain}", u.name);
+            }
+        }
+        DomainAction::Remove { user: name, domain } => {
+            let u = user(name).await?;
+            let domain = domain.trim().to_lowercase();
+            if !store.remove_user_domain(&u.id, &domain).await? {
+                bail!("{} has no domain {domain}", u.name);
+            }
+            println!("{} no longer has {domain}", u.name);
+        }
+        DomainAction::List { user: name } => {
+            let u = user(name).await?;
+            for d in store.user_domains(&u.id).await? {
+                println!("{d}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A domain name an admin may grant, lower case: not an address literal, not an IP address.
+fn checked_domain(raw: &str) -> Result<String> {
+    let d = raw.trim().trim_end_matches('.').to_lowercase();
+    let valid = !d.is_empty()
+        && d.len() <= 253
+        && d.parse::<std::net::IpAddr>().is_err()
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !valid {
+        bail!("{raw:?} is not a domain name (letters, digits, hyphens and dots)");
+    }
+    Ok(d)
 }
 
 pub async fn token(config: &Config, action: TokenAction) -> Result<()> {

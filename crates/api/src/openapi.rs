@@ -115,7 +115,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/v1/thwonks",
-        "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 address_taken when taken (\"taken by another owner\" as PUT .../script answers).",
+        "Create an empty thwonk: {\"address\", \"owner\"?} (owner: admins only). 409 address_taken when taken (\"taken by another owner\" as PUT .../script answers); for an owner, 403 address_not_allowed outside the server's (or granted) domains, for reserved local parts and address literals, 403 thwonk_limit past budgets.thwonks_per_owner.",
         Input::Json,
         201,
     )
@@ -155,7 +155,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "put",
         t!("/script"),
-        "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201). 409 address_taken when another owner holds it; 422 script_refused with line and column.",
+        "Deploy the body (UTF-8 source) as the next version, with the CLI's checks; creates the thwonk when the address is free (201), under the same address policy as POST /v1/thwonks (403 address_not_allowed, thwonk_limit). 409 address_taken when another owner holds it; 422 script_refused with line and column.",
         Input::Raw,
         200,
     )
@@ -187,7 +187,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         t!("/test"),
-        "Dry run: {\"message\", \"mail_from\"?, \"script\"?}. The run's result and would-be effects; nothing is committed.",
+        "Dry run: {\"message\", \"mail_from\"?, \"script\"?}. The run's result and would-be effects; nothing is committed. One at a time per owner: 429 busy while another of the caller's dry runs is running.",
         Input::Json,
         200,
     )

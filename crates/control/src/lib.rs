@@ -16,6 +16,7 @@
 //! - [`dry_run`]: one run with nothing committed (`thwonk test`, `POST .../test`).
 //! - [`outbox`]: a run's sends composed into outbox rows: the commit's last refusal, which
 //!   the dry run applies too.
+//! - [`policy`]: which addresses an owner may claim, and how many thwonks an owner may have.
 //! - [`vfs`]: a run's file reads, served from the store.
 //! - [`metrics`]: counting committed runs; the scrape, with the queue depths from Redis.
 //! - [`views`]: what the API answers, one type per resource, shared with the CLI.
@@ -30,6 +31,7 @@ pub mod invoke;
 pub mod jobs;
 pub mod metrics;
 pub mod outbox;
+pub mod policy;
 pub mod schedules;
 pub mod script_jobs;
 pub mod vfs;

@@ -4,8 +4,10 @@
 use crate::RunnerError;
 use crate::state::RunnerState;
 use std::time::Duration;
+use thwonk_core::config::BudgetsConfig;
 use thwonk_core::run::ErrorKind;
-use thwonk_store::{CommitResult, RunCommit};
+use thwonk_core::run::RunStatus;
+use thwonk_store::{Budget, BudgetScope, BudgetWindow, CommitResult, Counted, RunCommit};
 use thwonk_thoonk::JobQueue;
 use tracing::{Span, info, warn};
 
@@ -27,7 +29,7 @@ pub(crate) async fn commit_and_dispatch(
     st: &RunnerState,
     outbound: &JobQueue,
     span: &Span,
-    commit: &RunCommit,
+    commit: &mut RunCommit,
     lines: LogLines,
 ) -> Result<CommitResult, RunnerError> {
     if commit.run.error_kind == Some(ErrorKind::Internal) {
@@ -35,11 +37,23 @@ pub(crate) async fn commit_and_dispatch(
             commit.run.error_message.clone().unwrap_or_default(),
         ));
     }
-    let committed = st.store.commit_run(commit).await;
+    let budgets = send_budgets(&st.config.budgets);
+    let mut committed = st.store.commit_run_within(commit, &budgets).await;
+    if let Ok(Err(over)) = &committed {
+        // Over a sending budget: nothing of the run took effect; it is recorded as failed,
+        // saying which budget, its value and when it resets.
+        span.in_scope(|| warn!(run = %commit.run.id, budget = over.name, limit = over.limit, "run over a sending budget; its effects dropped"));
+        refuse_over_budget(commit, &over.to_string());
+        committed = st.store.commit_run_within(commit, &budgets).await;
+    }
     if committed.is_err() {
         thwonk_core::metrics::RUN_COMMIT_FAILURES.inc(&[]);
     }
-    let result = committed?;
+    let result = match committed? {
+        Ok(result) => result,
+        // A failed run sends nothing, so it cannot be over a sending budget.
+        Err(over) => return Err(RunnerError::Internal(over.to_string())),
+    };
     match result {
         CommitResult::Committed => {
             thwonk_control::metrics::record_run(&commit.run);
@@ -91,4 +105,75 @@ async fn queue_outbound(outbound: &JobQueue, outbox_id: &str) {
             }
         }
     }
+}
+
+/// The sending budgets of `[budgets]`, as the store checks them in a run's commit.
+pub(crate) fn send_budgets(b: &BudgetsConfig) -> Vec<Budget> {
+    let budget = |name, scope, window, counts, limit: u64| Budget {
+        name,
+        scope,
+        window,
+        counts,
+        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+    };
+    use BudgetScope::{Owner, Thwonk};
+    use BudgetWindow::{Day, Hour, Minute};
+    use Counted::{Messages, Recipients};
+    vec![
+        budget(
+            "budgets.thwonk_messages_per_minute",
+            Thwonk,
+            Minute,
+            Messages,
+            b.thwonk_messages_per_minute,
+        ),
+        budget(
+            "budgets.thwonk_recipients_per_hour",
+            Thwonk,
+            Hour,
+            Recipients,
+            b.thwonk_recipients_per_hour,
+        ),
+        budget(
+            "budgets.thwonk_recipients_per_day",
+            Thwonk,
+            Day,
+            Recipients,
+            b.thwonk_recipients_per_day,
+        ),
+        budget(
+            "budgets.owner_messages_per_minute",
+            Owner,
+            Minute,
+            Messages,
+            b.owner_messages_per_minute,
+        ),
+        budget(
+            "budgets.owner_recipients_per_hour",
+            Owner,
+            Hour,
+            Recipients,
+            b.owner_recipients_per_hour,
+        ),
+        budget(
+            "budgets.owner_recipients_per_day",
+            Owner,
+            Day,
+            Recipients,
+            b.owner_recipients_per_day,
+        ),
+    ]
+}
+
+/// Turn `commit` into the record of a run refused for `why` (`LimitError`): no mail, no
+/// files, no feed items, no jobs; its logs are kept. A request run answers with the error.
+fn refuse_over_budget(commit: &mut RunCommit, why: &str) {
+    commit.run.status = RunStatus::Error;
+    commit.run.error_kind = Some(ErrorKind::LimitError);
+    commit.run.error_message = Some(why.to_string());
+    commit.run.error_stack = None;
+    commit.vfs.clear();
+    commit.outbox.clear();
+    commit.feed_ops.clear();
+    commit.jobs.publish.clear();
 }

@@ -45,11 +45,11 @@ pub(crate) async fn drain_until(
         let done = msg.id == target;
         // The run id is made by the run, which records it on the span at once.
         let span = info_span!("run", thwonk = %thwonk.address, message = %msg.id, run = tracing::field::Empty);
-        let run = st
+        let mut run = st
             .execute(&thwonk, RunTrigger::Message(&msg))
             .instrument(span.clone())
             .await?;
-        commit_and_dispatch(st, outbound, &span, &run.commit, MESSAGE_LINES).await?;
+        commit_and_dispatch(st, outbound, &span, &mut run.commit, MESSAGE_LINES).await?;
         if done {
             if !past_target {
                 break;

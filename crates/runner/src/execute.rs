@@ -142,7 +142,10 @@ pub async fn execute(
         now_ms: trigger.now_ms(),
         limits: limits.clone(),
     };
-    let mut outcome = run_in_sandbox(store, redis, pool, thwonk, request).await?;
+    let outcome = run_in_sandbox(store, redis, pool, thwonk, request).await?;
+    // The worker is not trusted: what it returns is checked again here.
+    let mut outcome =
+        thwonk_control::outbox::recheck_worker_result(outcome, thwonk.address.as_str(), limits);
     let value = match trigger {
         RunTrigger::Request { .. } => outcome.response.take(),
         _ => None,
@@ -161,6 +164,34 @@ pub async fn execute(
         ),
         value,
     })
+}
+
+/// A run refused before it ran (`kind`, `why`): what to commit, the script not started.
+pub(crate) fn refused(
+    thwonk: &Thwonk,
+    trigger: RunTrigger<'_>,
+    kind: ErrorKind,
+    why: impl Into<String>,
+) -> Executed {
+    let run_id = match trigger {
+        RunTrigger::Request { run_id, .. } => run_id.to_string(),
+        _ => new_id(),
+    };
+    tracing::Span::current().record("run", run_id.as_str());
+    let started_at_ms = now_ms();
+    let outcome = RunOutcome::failed(kind, why);
+    Executed {
+        commit: commit_for(
+            &run_id,
+            thwonk,
+            trigger,
+            thwonk.active_version.unwrap_or(0),
+            started_at_ms,
+            outcome,
+            Vec::new(),
+        ),
+        value: None,
+    }
 }
 
 /// Who the script runs as.

@@ -114,12 +114,12 @@ async fn run_tick(
         schedule: &tick.schedule,
         at_ms: tick.at_ms,
     };
-    let run = st.execute(thwonk, trigger).instrument(span.clone()).await?;
+    let mut run = st.execute(thwonk, trigger).instrument(span.clone()).await?;
     let lines = LogLines {
         committed: "schedule run committed",
         dropped: "tick already ran; run dropped",
     };
-    commit_and_dispatch(st, &q.outbound, &span, &run.commit, lines).await?;
+    commit_and_dispatch(st, &q.outbound, &span, &mut run.commit, lines).await?;
     Ok(())
 }
 
@@ -195,7 +195,7 @@ async fn run_request(
         body: &req.body,
         queued_at_ms: req.queued_at_ms,
     };
-    let run = st
+    let mut run = st
         .execute(&thwonk, trigger)
         .instrument(span.clone())
         .await?;
@@ -203,7 +203,7 @@ async fn run_request(
         committed: "request run committed",
         dropped: "request already ran; run dropped",
     };
-    match commit_and_dispatch(st, &q.outbound, &span, &run.commit, lines).await? {
+    match commit_and_dispatch(st, &q.outbound, &span, &mut run.commit, lines).await? {
         CommitResult::Committed => {
             let mut outcome = InvokeOutcome::of_record(&run.commit.run);
             outcome.value = if run.commit.run.status == RunStatus::Ok {
@@ -281,7 +281,7 @@ async fn run_job_result(
 ) -> Result<(), RunnerError> {
     drain_before(st, &thwonk.id, result.at_ms, owner, &q.outbound).await?;
     let span = info_span!("run", thwonk = %thwonk.address, job = %result.job_id, run = tracing::field::Empty);
-    let run = st
+    let mut run = st
         .execute(thwonk, RunTrigger::JobResult(result))
         .instrument(span.clone())
         .await?;
@@ -289,6 +289,6 @@ async fn run_job_result(
         committed: "job result run committed",
         dropped: "job result already taken; run dropped",
     };
-    commit_and_dispatch(st, &q.outbound, &span, &run.commit, lines).await?;
+    commit_and_dispatch(st, &q.outbound, &span, &mut run.commit, lines).await?;
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! - `handle`: one job, decoded once as a message, a schedule tick or a request, and handled
 //!   by its kind.
 //! - `drain`: a thwonk's queued mail, oldest first, up to a given message or instant.
-//! - `lease`: `with_lease`, the thwonk's run lease around a piece of work.
+//! - `lease`: `with_lease`, the owner's fair share (`share`) and the thwonk's run lease
+//!   around a piece of work.
 //! - [`execute`]: one run for any trigger: message → `msg`, sandbox worker, compose sends.
 //! - `commit`: `commit_and_dispatch`, the one tail of every run: commit → metrics → log →
 //!   queue outbox → apply feeds.
@@ -36,6 +37,7 @@ pub mod reconcile;
 pub mod runner;
 pub mod scheduler;
 pub mod script_jobs;
+mod share;
 mod state;
 
 pub use runner::Runner;

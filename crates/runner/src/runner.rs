@@ -45,6 +45,7 @@ impl Runner {
                 redis,
                 config,
                 pool,
+                shares: Default::default(),
             },
             id: format!(
                 "runner-{}-{}",

@@ -5,6 +5,7 @@ use crate::RunnerError;
 use crate::execute::{Executed, RunTrigger, execute};
 use std::sync::Arc;
 use thwonk_core::Config;
+use thwonk_core::run::ErrorKind;
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::{Store, Thwonk};
 use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, Redis};
@@ -17,6 +18,8 @@ pub(crate) struct RunnerState {
     pub config: Arc<Config>,
     /// One sandbox worker per task: scripts run there, never in this process.
     pub pool: WorkerPool,
+    /// Runs in progress per owner: `runner.owner_concurrency` each at most.
+    pub shares: crate::share::Shares,
 }
 
 impl RunnerState {
@@ -27,6 +30,23 @@ impl RunnerState {
         thwonk: &Thwonk,
         trigger: RunTrigger<'_>,
     ) -> Result<Executed, RunnerError> {
+        // Runs per minute per thwonk: past the cap the run is refused, not run (its record
+        // says why). Runs of one thwonk are serialised by its lease, so the count is exact.
+        let cap = self.config.budgets.thwonk_runs_per_minute;
+        let now = thwonk_core::time::now_ms();
+        if self.store.runs_this_minute(&thwonk.id, now).await? >= cap as i64 {
+            let resets = thwonk_store::BudgetWindow::Minute.start(now) + 60_000;
+            return Ok(crate::execute::refused(
+                thwonk,
+                trigger,
+                ErrorKind::LimitError,
+                format!(
+                    "budgets.thwonk_runs_per_minute ({cap}) reached: this run was refused without \
+                     running; it resets at {}",
+                    thwonk_core::time::rfc3339_millis(resets)
+                ),
+            ));
+        }
         execute(
             &self.store,
             &self.redis,

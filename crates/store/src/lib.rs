@@ -21,6 +21,8 @@
 //! - `lease`: the per-thwonk run lease that serialises runs across runner processes.
 //! - `runs`: committing a run's effects exactly once, and reading run records.
 //! - `vfs`: a thwonk's files.
+//! - `budgets`: sending budgets counted in a run's commit, runs per minute, thwonks per
+//!   owner, and the domains an admin grants an owner.
 //! - `users`: users, API tokens (stored hashed) and who owns a thwonk, for the HTTP API.
 //! - `outbox`: reading outbox rows, claiming one for a delivery attempt, listing those queued.
 //! - `deliveries`: per-recipient delivery state, recording one delivery attempt (with its DSN
@@ -36,6 +38,7 @@
 //! number), only `i64`, text, bytes and their `Option`s cross the driver, and `ON CONFLICT`
 //! upserts, which both engines speak.
 
+mod budgets;
 mod connect;
 mod deliveries;
 mod feeds;
@@ -51,6 +54,7 @@ mod thwonks;
 mod users;
 mod vfs;
 
+pub use budgets::{Budget, BudgetScope, BudgetWindow, Counted, OverBudget};
 pub use connect::SQLITE_BUSY_TIMEOUT;
 pub use deliveries::{Attempt, Bounce, NewBounce, RecipientState, RecipientUpdate, RowOutcome};
 pub use feeds::PendingFeedOp;

@@ -14,7 +14,7 @@ use thwonk_core::status::MessageStatus;
 use thwonk_core::time::now_ms;
 
 use crate::rows::{self, run_columns};
-use crate::{CommitResult, Result, RunCommit, RunRecord, Store};
+use crate::{Budget, CommitResult, OverBudget, Result, RunCommit, RunRecord, Store};
 
 impl Store {
     /// Commit a run: for a message run, the message's status (`processed` when the run is
@@ -31,6 +31,22 @@ impl Store {
     /// id already committed (a request run's id is its job's id, so a request job delivered
     /// twice commits once).
     pub async fn commit_run(&self, commit: &RunCommit) -> Result<CommitResult> {
+        Ok(self
+            .commit_run_within(commit, &[])
+            .await?
+            .expect("no budgets, none exceeded"))
+    }
+
+    /// [`Store::commit_run`], checked against sending `budgets` (the runner's commit): the
+    /// run is counted (a run in its thwonk's minute; when it succeeded, its messages and
+    /// recipients in every window of `budgets`) in the same transaction, after the guards.
+    /// `Err(OverBudget)` when its sends would go past one: then nothing was written, and the
+    /// caller commits the run again as failed, without its effects.
+    pub async fn commit_run_within(
+        &self,
+        commit: &RunCommit,
+        budgets: &[Budget],
+    ) -> Result<std::result::Result<CommitResult, OverBudget>> {
         let run = &commit.run;
         let ok = run.status == RunStatus::Ok;
         let now = now_ms();
@@ -62,7 +78,7 @@ impl Store {
                     "message is no longer queued; run not committed"
                 );
                 tx.rollback().await?;
-                return Ok(CommitResult::AlreadyProcessed);
+                return Ok(Ok(CommitResult::AlreadyProcessed));
             }
         }
 
@@ -95,7 +111,7 @@ impl Store {
         if inserted == 0 {
             tracing::debug!(run_id = %run.id, "run already committed; not committed again");
             tx.rollback().await?;
-            return Ok(CommitResult::AlreadyProcessed);
+            return Ok(Ok(CommitResult::AlreadyProcessed));
         }
 
         if let Some(at_ms) = commit.schedule_tick_ms
@@ -103,7 +119,7 @@ impl Store {
         {
             tracing::debug!(run_id = %run.id, at_ms, "schedule tick already ran; run not committed");
             tx.rollback().await?;
-            return Ok(CommitResult::AlreadyProcessed);
+            return Ok(Ok(CommitResult::AlreadyProcessed));
         }
 
         if let Some(job_id) = &commit.jobs.result_of
@@ -111,7 +127,17 @@ impl Store {
         {
             tracing::debug!(run_id = %run.id, job_id = %job_id, "job result already taken; run not committed");
             tx.rollback().await?;
-            return Ok(CommitResult::AlreadyProcessed);
+            return Ok(Ok(CommitResult::AlreadyProcessed));
+        }
+
+        if !budgets.is_empty()
+            && let Some(over) =
+                Self::count_budgets(&mut tx, &run.thwonk_id, &commit.outbox, ok, budgets, now)
+                    .await?
+        {
+            tracing::debug!(run_id = %run.id, budget = over.name, "over a sending budget; run not committed");
+            tx.rollback().await?;
+            return Ok(Err(over));
         }
 
         if ok {
@@ -135,7 +161,7 @@ impl Store {
         }
 
         tx.commit().await?;
-        Ok(CommitResult::Committed)
+        Ok(Ok(CommitResult::Committed))
     }
 
     /// Recent runs of a thwonk, newest first.

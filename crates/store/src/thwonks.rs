@@ -278,6 +278,8 @@ impl Store {
             "DELETE FROM runs WHERE thwonk_id = $1",
             "DELETE FROM script_versions WHERE thwonk_id = $1",
             "DELETE FROM vfs_files WHERE thwonk_id = $1",
+            // Its own budget windows (its owner's stay: deleting a thwonk frees no budget).
+            "DELETE FROM budget_counts WHERE scope = 'thwonk' AND scope_id = $1",
         ] {
             sqlx::query(sql).bind(thwonk_id).execute(&mut *tx).await?;
         }

@@ -93,6 +93,29 @@ pub(crate) fn taken_by_another(address: &Address) -> ApiError {
     )
 }
 
+/// Refuse (`403`, `address_not_allowed` or `thwonk_limit`) an owner's new thwonk at
+/// `address` that the address policy does not allow ([`thwonk_control::policy`]); admins may
+/// claim any address.
+pub(crate) async fn may_claim(
+    state: &ApiState,
+    caller: &Caller,
+    address: &Address,
+) -> Result<(), ApiError> {
+    let Caller::Owner { user_id } = caller else {
+        return Ok(());
+    };
+    match thwonk_control::policy::owner_may_claim(&state.store, &state.config, user_id, address)
+        .await?
+    {
+        None => Ok(()),
+        Some(refused) => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            refused.code,
+            refused.message,
+        )),
+    }
+}
+
 pub(crate) async fn may_see(
     state: &ApiState,
     caller: &Caller,

@@ -70,6 +70,9 @@ pub async fn deploy(
         Some(_) => false,
         None => true,
     };
+    if created {
+        super::may_claim(&state, &caller, &address).await?;
+    }
     let (source, info) = checked(&state, source).await?;
     if created {
         // Settle who owns the address before writing a version: a racing creator wins or
@@ -226,6 +229,37 @@ pub struct DryRunRequest {
     script: Option<String>,
 }
 
+/// Dry runs in progress, per owner (admins share one key).
+static DRY_RUNS: InFlight = InFlight::new();
+
+/// Requests in progress per key, at most one each.
+struct InFlight(std::sync::Mutex<Vec<String>>);
+
+/// A key's place in [`InFlight`]; given back when dropped.
+struct InFlightSlot(&'static InFlight, String);
+
+impl InFlight {
+    const fn new() -> Self {
+        InFlight(std::sync::Mutex::new(Vec::new()))
+    }
+
+    fn try_enter(&'static self, key: &str) -> Option<InFlightSlot> {
+        let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.iter().any(|k| k == key) {
+            return None;
+        }
+        keys.push(key.to_string());
+        Some(InFlightSlot(self, key.to_string()))
+    }
+}
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        let mut keys = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        keys.retain(|k| *k != self.1);
+    }
+}
+
 /// Run the active script (or `script`) once on `message`: the run's result, what it would
 /// send, write and publish; nothing is committed, sent or published. Files are read from
 /// the thwonk's own VFS.
@@ -236,6 +270,17 @@ pub async fn dry_run(
     JsonBody(req): JsonBody<DryRunRequest>,
 ) -> Result<Json<DryRunView>, ApiError> {
     let t = visible_thwonk(&state, &caller, &addr).await?;
+    // One dry run per owner at a time: one owner's dry runs cannot take every sandbox worker
+    // of the API while another owner's deploy waits for one to check its script.
+    let _slot = DRY_RUNS
+        .try_enter(caller.owner_id().unwrap_or(""))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                "a dry run of yours is already running; try again when it has finished",
+            )
+        })?;
     let source = match req.script {
         Some(source) => checked(&state, source).await?.0,
         None => {

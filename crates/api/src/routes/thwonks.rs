@@ -60,6 +60,10 @@ pub async fn create(
         }
         (Caller::Owner { user_id }, None) => Some(user_id.clone()),
     };
+    if state.store.thwonk_by_address(&address).await?.is_none() {
+        // A taken address answers 409 below, as before; a free one is checked first.
+        super::may_claim(&state, &caller, &address).await?;
+    }
     if !state
         .store
         .create_thwonk(&address, owner_id.as_deref())

@@ -11,13 +11,14 @@
 //! - `mod.rs` (here): [`Config`], [`Config::load`], the checks that span sections, and the
 //!   values derived from several settings (database and Redis URLs in effect).
 //! - [`smtp`], [`database`], [`redis`], [`runner`], [`egress`], [`http`], [`limits`],
-//!   [`queues`], [`feeds`], [`schedules`], [`shutdown`], [`invoke`], [`metrics`], [`log`]: one
+//!   [`budgets`], [`queues`], [`feeds`], [`schedules`], [`shutdown`], [`invoke`], [`metrics`], [`log`]: one
 //!   section each (`[smtp]` ...), its struct, `Default` and `validate`.
 //! - `env`: the `THWONK_*` overrides, typed from the defaults; unknown variables refused.
 //! - `de`: how typed values are spelt in the file (`lease_ms = 30000`, `url = ""`).
 //!
 //! Not for: reading settings anywhere else. Roles get a `Config` (or one section of it).
 
+pub mod budgets;
 pub mod database;
 mod de;
 pub mod egress;
@@ -35,6 +36,7 @@ pub mod schedules;
 pub mod shutdown;
 pub mod smtp;
 
+pub use budgets::BudgetsConfig;
 pub use database::DatabaseConfig;
 pub use egress::{EgressConfig, EgressMode};
 pub use feeds::FeedsConfig;
@@ -67,6 +69,7 @@ pub struct Config {
     pub egress: EgressConfig,
     pub http: HttpConfig,
     pub limits: SandboxLimits,
+    pub budgets: BudgetsConfig,
     pub queues: QueuesConfig,
     pub feeds: FeedsConfig,
     pub schedules: SchedulesConfig,
@@ -87,6 +90,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             http: HttpConfig::default(),
             limits: SandboxLimits::default(),
+            budgets: BudgetsConfig::default(),
             queues: QueuesConfig::default(),
             feeds: FeedsConfig::default(),
             schedules: SchedulesConfig::default(),
@@ -272,6 +276,7 @@ impl Config {
         self.feeds.validate()?;
         self.schedules.validate()?;
         self.shutdown.validate()?;
+        self.budgets.validate()?;
         limits::validate(&self.limits)
     }
 

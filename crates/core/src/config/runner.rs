@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct RunnerConfig {
     /// Runs in parallel in one runner process (different thwonks only).
     pub concurrency: u32,
+    /// Of those, at most this many for the thwonks of one owner (a thwonk without an owner
+    /// counts as its own owner): one owner's heavy runs leave room for the others' mail.
+    pub owner_concurrency: u32,
     /// How long a runner holds a thwonk's lease before another runner may take over
     /// (`lease_ms`).
     #[serde(rename = "lease_ms", with = "de::ms")]
@@ -19,6 +22,7 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             concurrency: 4,
+            owner_concurrency: 2,
             lease: Duration::from_millis(30_000),
         }
     }
@@ -27,6 +31,7 @@ impl Default for RunnerConfig {
 impl RunnerConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         require_at_least_one("runner.concurrency", self.concurrency)?;
+        require_at_least_one("runner.owner_concurrency", self.owner_concurrency)?;
         if self.lease < Duration::from_millis(1000) {
             return Err(ConfigError::new("runner.lease_ms", "must be at least 1000"));
         }

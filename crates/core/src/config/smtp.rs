@@ -14,9 +14,14 @@ pub struct SmtpConfig {
     pub listen: SocketAddr,
     /// Our name in the greeting, in EHLO and in `Received:` headers.
     pub hostname: String,
-    /// Domains we accept mail for (lower case). Empty: any domain that has a thwonk.
+    /// Domains we accept mail for (lower case). Empty: any domain that has a thwonk (for
+    /// the ingress; owners may then create thwonks only in domains an admin granted them).
     #[serde(deserialize_with = "de::string_or_list")]
     pub domains: Vec<String>,
+    /// Local parts only an admin may give a thwonk (lower case; `NAME+tag` is reserved with
+    /// `NAME`). The VERP prefix `bounces+` is reserved always.
+    #[serde(deserialize_with = "de::string_or_list")]
+    pub reserved_local_parts: Vec<String>,
     /// Largest message accepted, bytes (advertised in EHLO SIZE).
     pub max_message_size: u64,
     /// Most recipients accepted in one transaction.
@@ -53,6 +58,20 @@ impl Default for SmtpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
             hostname: "localhost".into(),
             domains: Vec::new(),
+            reserved_local_parts: [
+                "postmaster",
+                "abuse",
+                "hostmaster",
+                "webmaster",
+                "mailer-daemon",
+                "root",
+                "security",
+                "noreply",
+                "no-reply",
+                "bounces",
+            ]
+            .map(String::from)
+            .to_vec(),
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             idle_timeout: Duration::from_secs(300),
@@ -79,7 +98,27 @@ impl SmtpConfig {
         self.domains.is_empty() || self.domains.iter().any(|d| d == domain)
     }
 
+    /// Whether `local` (a thwonk address's local part, lower case) is for admins only: one of
+    /// `reserved_local_parts`, with or without a `+tag`, or in the VERP bounce space.
+    pub fn is_reserved_local_part(&self, local: &str) -> bool {
+        let local = local.to_lowercase();
+        let base = local.split_once('+').map_or(local.as_str(), |(b, _)| b);
+        local.starts_with("bounces+")
+            || self
+                .reserved_local_parts
+                .iter()
+                .any(|r| *r == local || *r == base)
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for r in &self.reserved_local_parts {
+            if r.is_empty() || r.contains(['@', ' ']) || r.to_lowercase() != *r {
+                return Err(ConfigError::new(
+                    "smtp.reserved_local_parts",
+                    format!("{r:?} is not a lower-case local part"),
+                ));
+            }
+        }
         if self.hostname.trim().is_empty() || self.hostname.contains(char::is_whitespace) {
             return Err(ConfigError::new(
                 "smtp.hostname",

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod budgets;
 mod deliveries;
 mod feeds;
 mod lease;
