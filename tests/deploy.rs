@@ -18,7 +18,7 @@ fn unavailable() -> Option<String> {
         return Some("THWONK_TEST_DEPLOY=off".into());
     }
     let uid = Command::new("id").arg("-u").output().map(|o| o.stdout);
-    if uid.as_deref().map(<[u8]>::trim_ascii) != Ok(b"0".as_slice()) {
+    if !uid.is_ok_and(|id| id.trim_ascii() == b"0") {
         return Some("not root (the tests run dockerd's containers and debootstrap)".into());
     }
     match Command::new("docker").arg("info").output() {
@@ -36,7 +36,13 @@ fn run_script(script: &str) {
     }
     // A hard limit over the script's own timeouts: SIGTERM lets it remove what it made.
     let status = Command::new("timeout")
-        .args(["--kill-after=60", "1500", "bash", script, env!("CARGO_BIN_EXE_thwonk")])
+        .args([
+            "--kill-after=60",
+            "1500",
+            "bash",
+            script,
+            env!("CARGO_BIN_EXE_thwonk"),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("run bash");
