@@ -202,7 +202,7 @@ deploy_log "killed runner $(command docker inspect -f '{{.Name}}' "$victim") (th
 wait "$sender" || deploy_fail "the ingress did not accept every message"
 # Jobs the killed runner held come back after its lease (runner.lease_ms, 30 s).
 wait_sink $((base + 100)) 180
-command docker rm -f "$victim" >/dev/null
+command docker rm -f -v "$victim" >/dev/null
 sleep 5
 [ "$(sink_count)" = $((base + 100)) ] || deploy_fail "the relay has $(sink_count) messages, not $((base + 100))"
 expect_each stream 1 100
