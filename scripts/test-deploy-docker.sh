@@ -43,7 +43,7 @@ cleanup() {
   track_volumes
   "${COMPOSE[@]}" down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
   # Containers that scaling down removed leave their anonymous volumes behind.
-  sort -u "$DEPLOY_TMP/volumes" 2>/dev/null | xargs -r command docker volume rm >/dev/null 2>&1 || true
+  sort -u "$DEPLOY_TMP/volumes" 2>/dev/null | xargs -r docker volume rm >/dev/null 2>&1 || true
   deploy_images_clean
   rm -rf "$DEPLOY_TMP"
   exit $status
