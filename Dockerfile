@@ -33,9 +33,11 @@ ENTRYPOINT ["/usr/local/bin/thwonk"]
 CMD ["serve"]
 
 # A binary built on the host (see above). Comes before `build` so that a builder without
-# BuildKit, which builds every stage up to the target, does not compile.
+# BuildKit, which builds every stage up to the target (used or not), does not compile for it.
+# The config file is named too because that builder also builds this stage for a plain
+# `docker build .`, where there is no prebuilt/ (a COPY whose sources all match nothing fails).
 FROM runtime-base AS prebuilt
-COPY prebuilt/thwonk /usr/local/bin/thwonk
+COPY config/thwonk.toml prebuil[t]/thwonk /usr/local/bin/
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src

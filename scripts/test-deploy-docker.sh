@@ -26,13 +26,24 @@ docker() {
   if [ "${1:-}" = compose ]; then shift; "${COMPOSE[@]}" "$@"; else command docker "$@"; fi
 }
 
+# Every volume the project's containers use, noted as they come and go (see cleanup).
+track_volumes() {
+  local c
+  for c in $(command docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"); do
+    command docker inspect -f '{{range .Mounts}}{{if .Name}}{{.Name}}{{"\n"}}{{end}}{{end}}' "$c"
+  done >> "$DEPLOY_TMP/volumes" 2>/dev/null || true
+}
+
 cleanup() {
   status=$?
   if [ $status -ne 0 ]; then
     echo "---- compose logs (last 60 lines a service) ----" >&2
     "${COMPOSE[@]}" logs --no-color --tail=60 >&2 2>/dev/null || true
   fi
+  track_volumes
   "${COMPOSE[@]}" down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
+  # Containers that scaling down removed leave their anonymous volumes behind.
+  sort -u "$DEPLOY_TMP/volumes" 2>/dev/null | xargs -r docker volume rm >/dev/null 2>&1 || true
   deploy_images_clean
   rm -rf "$DEPLOY_TMP"
   exit $status
@@ -143,7 +154,7 @@ while IFS= read -r line; do
   case "$cmd" in ''|\#*) cmd=""; continue ;; esac
   deploy_log "README: $cmd"
   eval "$cmd" </dev/null || deploy_fail "README step failed: $cmd"
-  case "$cmd" in "docker compose up"*) wait_healthy 180 ;; esac
+  case "$cmd" in "docker compose up"*) wait_healthy 180; track_volumes ;; esac
   cmd=""
 done <<< "$steps"
 [ -n "${TOKEN:-}" ] || deploy_fail "the README's steps did not set TOKEN"
@@ -197,6 +208,7 @@ wait_sink $((base + 20)) 120
 victim="$(busiest_runner)"
 at=$(($(sink_count) - base))
 [ "$at" -lt 100 ] || deploy_fail "every message was delivered before the kill: not mid-stream"
+track_volumes
 command docker kill "$victim" >/dev/null
 deploy_log "killed runner $(command docker inspect -f '{{.Name}}' "$victim") (the last to commit a run) after $at of 100 deliveries"
 wait "$sender" || deploy_fail "the ingress did not accept every message"
