@@ -206,7 +206,8 @@ async fn runs_past_the_per_minute_cap_are_refused_with_a_run_record() {
             .push(("THWONK_BUDGETS_THWONK_RUNS_PER_MINUTE".into(), "3".into()));
         let admin = user(&env, "root", true);
         let daemon = Daemon::start(&env).await;
-        let source = "export function onMessage() {}\nexport function onRequest(req) { return req.body.n; }";
+        let source =
+            "export function onMessage() {}\nexport function onRequest(req) { return req.body.n; }";
         let r = req(
             daemon.http_addr(),
             "PUT",
