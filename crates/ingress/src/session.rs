@@ -5,7 +5,7 @@
 //! the transaction in progress (sender, accepted recipients); everything else is per
 //! command.
 
-use crate::connection::{CommandLine, Connection, ConnectionError};
+use crate::connection::{CommandLine, Connection, ConnectionError, DataPace};
 use crate::data::{DataReader, LineEnds};
 use crate::limits::Limits;
 use crate::loops;
@@ -59,6 +59,14 @@ pub(crate) async fn run<S: MailSink>(
         Ok(()) => None,
         Err(ConnectionError::Idle(_)) => Some(Reply::IDLE_TIMEOUT),
         Err(ConnectionError::Shutdown) => Some(Reply::SHUTTING_DOWN),
+        Err(ConnectionError::DataTooLong(limit)) => {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_slow"]);
+            Some(Reply::data_too_long(*limit))
+        }
+        Err(ConnectionError::DataTooSlow(rate)) => {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_slow"]);
+            Some(Reply::data_too_slow(*rate))
+        }
         Err(ConnectionError::Closed | ConnectionError::Io(_)) => None,
     };
     if let Some(reply) = goodbye {
@@ -370,7 +378,9 @@ impl<S: MailSink> Session<S> {
         let max = self.context.limits.max_message_size;
         self.conn.send(&Reply::START_DATA);
         let mut reader = DataReader::new(line_ends, max);
-        self.conn.read_data(&mut reader).await?;
+        self.conn
+            .read_data(&mut reader, DataPace::start(&self.context.limits))
+            .await?;
         self.progressed = true;
         // The transaction ends here whatever happens next (RFC 5321 §4.1.1.4).
         let Some(mut transaction) = self.transaction.take() else {
