@@ -43,7 +43,10 @@ async fn slowloris(mut c: Client, every: Duration) -> (String, Duration) {
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
         let _ = read.read_to_end(&mut got).await;
-        (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+        (
+            String::from_utf8_lossy(&got).into_owned(),
+            started.elapsed(),
+        )
     });
     while !reader.is_finished() {
         // Errors once the server has closed: the reader has it all by then.
@@ -96,14 +99,26 @@ async fn slowloris_sessions_are_cut_off_by_the_data_deadline_and_a_normal_client
     let mut normal = 0;
     let mut c = hello_from(&server, "127.1.0.1").await;
     while attackers.iter().any(|a| !a.is_finished()) {
-        let reply = c.message("a@example.net", "list@example.org", b"Subject: hi\r\n\r\nhello\r\n").await;
+        let reply = c
+            .message(
+                "a@example.net",
+                "list@example.org",
+                b"Subject: hi\r\n\r\nhello\r\n",
+            )
+            .await;
         assert!(reply.starts_with("250 2.0.0 "), "{reply:?}");
         normal += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // And a new session from there too.
     let mut fresh = hello_from(&server, "127.1.0.2").await;
-    let reply = fresh.message("b@example.net", "list@example.org", b"Subject: again\r\n\r\nhi\r\n").await;
+    let reply = fresh
+        .message(
+            "b@example.net",
+            "list@example.org",
+            b"Subject: again\r\n\r\nhi\r\n",
+        )
+        .await;
     assert!(reply.starts_with("250 2.0.0 "), "{reply:?}");
     assert!(normal >= 2, "the normal client sent {normal} messages");
 
@@ -153,7 +168,9 @@ async fn a_body_slower_than_the_minimum_rate_is_cut_off_after_the_grace() {
     // A body sent at once is far above the rate, whatever its size.
     let mut c = hello_from(&server, "127.0.0.3").await;
     let body = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(60_000));
-    let reply = c.message("a@example.net", "list@example.org", body.as_bytes()).await;
+    let reply = c
+        .message("a@example.net", "list@example.org", body.as_bytes())
+        .await;
     assert!(reply.starts_with("250 2.0.0 "), "{reply:?}");
 }
 
