@@ -92,7 +92,8 @@ async fn deploy_direct(
     let source = std::fs::read_to_string(script)
         .with_context(|| format!("cannot read {}", script.display()))?;
     // Parsing a hostile script can crash Boa: it happens in a sandbox worker, as runs do.
-    let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
+    let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib)
+        .require_wall(config.runner.require_wall);
     let info = match deploy::check_script(&pool, &source, &config.limits) {
         Ok(info) => info,
         Err(e @ deploy::DeployError::Refused { .. }) => return Ok(Err(e.to_string())),
@@ -673,7 +674,8 @@ pub fn test(
     };
     // Check first, exactly as deploy does, so a dry run never feeds Boa what deploy refuses;
     // both in a sandbox worker, as in the daemon.
-    let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib);
+    let pool = thwonk_sandbox::WorkerPool::new(1, config.limits.memory_mib)
+        .require_wall(config.runner.require_wall);
     let info = match pool.check(&source, &config.limits)? {
         Ok(info) => info,
         Err(e) => {

@@ -17,7 +17,7 @@ use thwonk_core::Config;
 use thwonk_store::Store;
 use thwonk_thoonk::{INBOUND, JobQueue, OUTBOUND, PrivateRedis, Redis, SupervisePolicy};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Which roles a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(config: Arc<Config>, roles: Roles, args: ServeArgs) -> Result<()> {
+    raise_descriptor_limit();
     if let Some(path) = &args.ready_file {
         // A file left by an earlier run must not pass for this one's.
         Ready::remove(path)
@@ -335,6 +336,43 @@ async fn abandon(roles: &mut tokio::task::JoinSet<Result<()>>, grace: std::time:
     );
     roles.abort_all();
     while roles.join_next().await.is_some() {}
+}
+
+/// Raise the soft limit on open files to the hard limit: every SMTP session, HTTP connection
+/// and event stream holds a descriptor, and the usual soft limit (1024) is what 1,100
+/// half-sent requests once used up, taking SMTP, SQL and `/readyz` down with them. The
+/// connection caps (`smtp.max_sessions`, `http.max_connections`) keep within it; this gives
+/// them room. The systemd units set the hard limit (`LimitNOFILE=`).
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if got != 0 {
+        warn!(error = %std::io::Error::last_os_error(), "cannot read the open files limit");
+        return;
+    }
+    let before = limit.rlim_cur;
+    if before >= limit.rlim_max {
+        info!(open_files = before, "open files limit");
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+        info!(
+            from = before,
+            to = limit.rlim_cur,
+            "open files limit raised to the hard limit"
+        );
+    } else {
+        warn!(
+            error = %std::io::Error::last_os_error(), open_files = before,
+            "cannot raise the open files limit"
+        );
+    }
 }
 
 /// The HTTP API on `http.listen` and the same API on the admin socket.

@@ -26,8 +26,14 @@ export function onRequest(req, thwonk) {
 async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let env = support::env(dir.path(), relay.addr, None);
+    let mut env = support::env(dir.path(), relay.addr, None);
+    // Metrics on a listener of their own (issue 13 item 13).
+    env.vars
+        .push(("THWONK_METRICS_LISTEN".into(), "127.0.0.1:0".into()));
     env.ok(&["user", "add", "dora"]);
+    env.ok(&["user", "add", "root", "--admin"]);
+    let admin = env.ok(&["token", "create", "--user", "root"]);
+    let admin = admin.trim().to_string();
     let token = env.ok(&["token", "create", "--user", "dora", "--name", "laptop"]);
     let token = token.trim().to_string();
     assert!(token.starts_with("thw_"));
@@ -137,11 +143,24 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
     let r = req(http, "POST", &format!("{t}/invoke"), eve.trim(), b"{}").await;
     assert_eq!(r.status, 404);
 
-    // Metrics on the same listener: the run and the delivery were counted.
-    let stream = tokio::net::TcpStream::connect(http).await.unwrap();
-    let m = client::send(stream, "GET", "/metrics", &[], b"")
-        .await
-        .unwrap();
+    // Metrics are not open on the API listener (issue 13 item 13): no token, 401; an owner's
+    // token, 403; an admin's, 200.
+    let metrics_over = |addr, auth: Option<String>| async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let header = auth.map(|t| ("authorization", format!("Bearer {t}")));
+        let headers: Vec<(&str, &str)> = header.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        client::send(stream, "GET", "/metrics", &headers, b"")
+            .await
+            .unwrap()
+    };
+    let m = metrics_over(http, None).await;
+    assert_eq!(m.status, 401);
+    assert!(!String::from_utf8_lossy(&m.body).contains("thwonk_runs_total"));
+    assert_eq!(metrics_over(http, Some(token.clone())).await.status, 403);
+    assert_eq!(metrics_over(http, Some(admin.clone())).await.status, 200);
+    // The metrics listener serves them to a scraper without a token: the run and the
+    // delivery were counted.
+    let m = metrics_over(daemon.metrics_addr(), None).await;
     assert_eq!(m.status, 200);
     let text = String::from_utf8_lossy(&m.body).into_owned();
     assert!(text.contains("thwonk_runs_total{"), "{text}");
@@ -176,7 +195,8 @@ async fn a_new_user_deploys_and_watches_a_thwonk_entirely_over_http() {
 
     // Revoked: the token stops working.
     let list = env.ok(&["token", "list"]);
-    let id = list.split('\t').next().unwrap();
+    let dora = list.lines().find(|l| l.contains("\tlaptop\t")).unwrap();
+    let id = dora.split('\t').next().unwrap();
     env.ok(&["token", "revoke", id]);
     let r = req(http, "GET", "/v1/thwonks", &token, b"").await;
     assert_eq!(r.status, 401);

@@ -29,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod routes;
+pub mod tcp;
 
 pub use auth::Caller;
 pub use error::ApiError;
@@ -38,7 +39,7 @@ use std::sync::Arc;
 use thwonk_core::Config;
 use thwonk_sandbox::WorkerPool;
 use thwonk_store::Store;
-use thwonk_thoonk::Redis;
+use thwonk_thoonk::{EventHub, Redis};
 use tokio_util::sync::CancellationToken;
 
 /// What every handler can reach (cheap to clone).
@@ -51,6 +52,10 @@ pub struct ApiState {
     pub pool: WorkerPool,
     /// Cancelled at shutdown: open event streams end so the server can stop.
     pub shutdown: CancellationToken,
+    /// The one Redis pub/sub connection every event stream of this process shares.
+    pub events: EventHub,
+    /// Event streams open per token (`http.max_event_streams_per_token`).
+    pub streams: routes::feeds::StreamCounts,
 }
 
 impl ApiState {
@@ -64,21 +69,36 @@ impl ApiState {
         let pool = WorkerPool::new(
             config.http.sandbox_workers as usize,
             config.limits.memory_mib,
-        );
+        )
+        .require_wall(config.runner.require_wall);
+        ApiState::with_pool(store, redis, config, pool, shutdown)
+    }
+
+    /// State with the given sandbox workers (tests run a worker binary of their own).
+    pub fn with_pool(
+        store: Store,
+        redis: Redis,
+        config: Arc<Config>,
+        pool: WorkerPool,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let events = EventHub::feeds(redis.clone(), shutdown.clone());
         ApiState {
             store,
             redis,
             config,
             pool,
             shutdown,
+            events,
+            streams: Default::default(),
         }
     }
 }
 
-/// Serve the API on a TCP listener until `state.shutdown`.
+/// Serve the API on a TCP listener until `state.shutdown`, within the connection limits and
+/// the header read timeout of `[http]` ([`tcp`]).
 pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let config = state.config.clone();
+    tcp::serve(listener, router(state), &config.http, shutdown).await
 }

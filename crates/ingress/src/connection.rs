@@ -11,7 +11,7 @@ use crate::input::{Framed, InputBuffer};
 use crate::limits::Limits;
 use crate::reply::Reply;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,10 @@ pub(crate) enum ConnectionError {
     Idle(Duration),
     #[error("server shutting down")]
     Shutdown,
+    #[error("DATA took longer than {0:?}")]
+    DataTooLong(Duration),
+    #[error("DATA slower than {0} bytes/s")]
+    DataTooSlow(u64),
     #[error("i/o: {0}")]
     Io(#[from] io::Error),
 }
@@ -35,6 +39,63 @@ pub(crate) enum CommandLine {
     Line(Vec<u8>),
     /// A line over the command line limit (already skipped).
     TooLong,
+}
+
+/// How fast a DATA transfer must go: a total deadline, and a minimum average rate once a
+/// grace period has passed. A client trickling a body (slowloris) holds its session no
+/// longer than either allows, however often it sends a byte.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataPace {
+    started: Instant,
+    deadline: Duration,
+    /// Bytes per second; 0: no minimum.
+    min_rate: u64,
+    grace: Duration,
+}
+
+impl DataPace {
+    /// The pace of a transfer starting now.
+    pub(crate) fn start(limits: &Limits) -> DataPace {
+        DataPace {
+            started: Instant::now(),
+            deadline: limits.data_timeout,
+            min_rate: limits.data_min_rate,
+            grace: limits.data_rate_grace,
+        }
+    }
+
+    /// When, after the start, `received` bytes stop being enough: the deadline, or the
+    /// moment the average rate falls below the minimum.
+    fn limit(&self, received: u64) -> (Duration, ConnectionError) {
+        let too_long = (self.deadline, ConnectionError::DataTooLong(self.deadline));
+        if self.min_rate == 0 {
+            return too_long;
+        }
+        // received / t >= min_rate holds until t = received / min_rate.
+        let enough_until = Duration::from_secs_f64(received as f64 / self.min_rate as f64);
+        let slow_at = enough_until.max(self.grace);
+        if slow_at < self.deadline {
+            (slow_at, ConnectionError::DataTooSlow(self.min_rate))
+        } else {
+            too_long
+        }
+    }
+
+    /// Err once the transfer is over its deadline or under its rate.
+    fn check(&self, received: u64) -> Result<(), ConnectionError> {
+        let (at, error) = self.limit(received);
+        if self.started.elapsed() >= at {
+            Err(error)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// How long the next read may wait, and what a wait that long means.
+    fn wait(&self, received: u64) -> (Duration, ConnectionError) {
+        let (at, error) = self.limit(received);
+        (at.saturating_sub(self.started.elapsed()), error)
+    }
 }
 
 pub(crate) struct Connection<T> {
@@ -93,19 +154,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
         }
     }
 
-    /// Feed the body to `reader` until its terminator. Not interrupted by shutdown: a
-    /// transfer in progress may finish (the server bounds how long it waits).
+    /// Feed the body to `reader` until its terminator, at the `pace` the limits ask for.
+    /// Not interrupted by shutdown: a transfer in progress may finish (the server bounds
+    /// how long it waits).
     pub(crate) async fn read_data(
         &mut self,
         reader: &mut DataReader,
+        pace: DataPace,
     ) -> Result<(), ConnectionError> {
+        // What was pipelined behind DATA counts too.
+        let mut received = self.input.buffered().len() as u64;
         loop {
             let n = reader.feed(self.input.buffered());
             self.input.consume(n);
             if reader.is_done() {
                 return Ok(());
             }
-            self.fill(None).await?;
+            pace.check(received)?;
+            received += self.fill_within(None, Some(pace.wait(received))).await? as u64;
         }
     }
 
@@ -126,6 +192,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
     /// Write what is queued, then read more input (within the idle timeout, and until the
     /// shutdown if one is given).
     async fn fill(&mut self, shutdown: Option<&CancellationToken>) -> Result<(), ConnectionError> {
+        self.fill_within(shutdown, None).await.map(|_| ())
+    }
+
+    /// [`Connection::fill`], waiting no longer than `limit` when it is shorter than the idle
+    /// timeout (and failing with its error then); how many bytes arrived.
+    async fn fill_within(
+        &mut self,
+        shutdown: Option<&CancellationToken>,
+        limit: Option<(Duration, ConnectionError)>,
+    ) -> Result<usize, ConnectionError> {
         self.flush().await?;
         let spare = self.input.spare();
         if spare.is_empty() {
@@ -133,7 +209,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
             // client's doing; end the session rather than spin.
             return Err(io::Error::other("read buffer full").into());
         }
-        let read = tokio::time::timeout(self.idle_timeout, self.stream.read(spare));
+        let (wait, timed_out) = match limit {
+            Some((wait, error)) if wait < self.idle_timeout => (wait, error),
+            _ => (self.idle_timeout, ConnectionError::Idle(self.idle_timeout)),
+        };
+        let read = tokio::time::timeout(wait, self.stream.read(spare));
         let n = match shutdown {
             Some(token) => tokio::select! {
                 biased;
@@ -142,12 +222,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
             },
             None => read.await,
         }
-        .map_err(|_| ConnectionError::Idle(self.idle_timeout))??;
+        .map_err(|_| timed_out)??;
         if n == 0 {
             return Err(ConnectionError::Closed);
         }
         self.input.filled(n);
-        Ok(())
+        Ok(n)
     }
 
     /// The stream, to be replaced by its TLS form after STARTTLS.

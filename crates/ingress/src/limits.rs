@@ -21,10 +21,6 @@ const _: () = assert!(DEFAULT_READ_BUFFER > MAX_COMMAND_LINE);
 /// closed with 421: a client that keeps getting it wrong is broken or probing.
 pub const DEFAULT_MAX_BAD_COMMANDS: u32 = 20;
 
-/// Sessions served at once by one ingress process; past it, new connections get 421 and are
-/// closed. Bounds memory: each session may hold up to a whole message.
-pub const DEFAULT_MAX_SESSIONS: usize = 256;
-
 /// How long a shutdown waits for sessions in the middle of a transaction (a DATA transfer,
 /// a delivery to the store) before it drops them, for [`crate::serve`]; the daemon passes
 /// `shutdown.grace_ms` to [`crate::serve_with_grace`] instead.
@@ -58,6 +54,15 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Sessions at once from one client IP (`smtp.max_connections_per_ip`).
     pub max_connections_per_ip: usize,
+    /// Sessions at once from one IPv4 /24 or IPv6 /64 (`smtp.max_connections_per_network`).
+    pub max_connections_per_network: usize,
+    /// Longest a DATA transfer may take in all (`smtp.data_timeout_secs`).
+    pub data_timeout: Duration,
+    /// Slowest average DATA rate after the grace, bytes/s; 0: none
+    /// (`smtp.data_min_bytes_per_sec`).
+    pub data_min_rate: u64,
+    /// How long a DATA transfer runs before its rate is checked (`smtp.data_rate_grace_secs`).
+    pub data_rate_grace: Duration,
     /// Commands in a row that move no transaction forward before the session is closed
     /// (`smtp.max_commands_without_progress`).
     pub max_commands_without_progress: u32,
@@ -77,10 +82,16 @@ impl Limits {
                 .max(MAX_COMMAND_LINE),
             read_buffer: DEFAULT_READ_BUFFER,
             max_bad_commands: DEFAULT_MAX_BAD_COMMANDS,
-            max_sessions: DEFAULT_MAX_SESSIONS,
+            // Sessions at once bound memory: each may hold up to a whole message.
+            max_sessions: usize::try_from(smtp.max_sessions).unwrap_or(usize::MAX),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_connections_per_ip: usize::try_from(smtp.max_connections_per_ip)
                 .unwrap_or(usize::MAX),
+            max_connections_per_network: usize::try_from(smtp.max_connections_per_network)
+                .unwrap_or(usize::MAX),
+            data_timeout: smtp.data_timeout.max(MIN_IDLE_TIMEOUT),
+            data_min_rate: u64::from(smtp.data_min_bytes_per_sec),
+            data_rate_grace: smtp.data_rate_grace,
             max_commands_without_progress: smtp.max_commands_without_progress,
             max_received_headers: usize::try_from(smtp.max_received_headers).unwrap_or(usize::MAX),
         }

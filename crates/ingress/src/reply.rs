@@ -161,6 +161,27 @@ impl Reply {
         )
     }
 
+    /// A DATA transfer past `smtp.data_timeout_secs`.
+    pub(crate) fn data_too_long(limit: std::time::Duration) -> Reply {
+        owned(
+            421,
+            [4, 4, 2],
+            format!(
+                "Message transfer took longer than {} s, closing",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// A DATA transfer slower than `smtp.data_min_bytes_per_sec` on average.
+    pub(crate) fn data_too_slow(rate: u64) -> Reply {
+        owned(
+            421,
+            [4, 4, 2],
+            format!("Message transfer slower than {rate} bytes/s, closing"),
+        )
+    }
+
     pub(crate) const IDLE_TIMEOUT: Reply = line(421, [4, 4, 2], "Idle too long, closing");
     pub(crate) const SHUTTING_DOWN: Reply = line(421, [4, 3, 2], "Shutting down");
     pub(crate) const TOO_MANY_ERRORS: Reply = line(421, [4, 7, 0], "Too many errors, closing");
@@ -169,6 +190,11 @@ impl Reply {
         421,
         [4, 7, 0],
         "Too many connections from your address, try later",
+    );
+    pub(crate) const TOO_MANY_FROM_NETWORK: Reply = line(
+        421,
+        [4, 7, 0],
+        "Too many connections from your network, try later",
     );
     pub(crate) const NO_PROGRESS: Reply = line(
         421,

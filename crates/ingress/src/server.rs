@@ -13,7 +13,7 @@ use crate::session::{self, SessionContext};
 use crate::sink::MailSink;
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use thwonk_core::config::SmtpConfig;
 use tokio::net::{TcpListener, TcpStream};
@@ -47,7 +47,8 @@ pub async fn serve_with_grace<S: MailSink>(
     let mut limits = Limits::from_config(&config);
     limits.shutdown_grace = grace;
     let slots = Arc::new(Semaphore::new(limits.max_sessions));
-    let per_ip = PerIp::new(limits.max_connections_per_ip);
+    let per_ip = PerKey::new(limits.max_connections_per_ip);
+    let per_network = PerKey::new(limits.max_connections_per_network);
     let grace = limits.shutdown_grace;
     let tls = match config.tls_files() {
         None => None,
@@ -74,9 +75,15 @@ pub async fn serve_with_grace<S: MailSink>(
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Some(ip_slot) = per_ip.acquire(peer.ip().to_canonical()) else {
+                    let ip = peer.ip().to_canonical();
+                    let Some(ip_slot) = per_ip.acquire(ip) else {
                         tracing::warn!(%peer, "too many sessions from one address, turning it away");
                         turn_away(stream, &Reply::TOO_MANY_FROM_IP);
+                        continue;
+                    };
+                    let Some(network_slot) = per_network.acquire(network(ip)) else {
+                        tracing::warn!(%peer, "too many sessions from one network, turning it away");
+                        turn_away(stream, &Reply::TOO_MANY_FROM_NETWORK);
                         continue;
                     };
                     match slots.clone().try_acquire_owned() {
@@ -86,6 +93,7 @@ pub async fn serve_with_grace<S: MailSink>(
                                 start_session(stream, peer, context).await;
                                 drop(slot);
                                 drop(ip_slot);
+                                drop(network_slot);
                             });
                         }
                         Err(_) => {
@@ -131,21 +139,32 @@ async fn start_session<S: MailSink>(
     session::run(stream, client_ip, context).await;
 }
 
-/// Sessions at once per client address.
-struct PerIp {
+/// The network a client address belongs to, for `smtp.max_connections_per_network`: its
+/// IPv4 /24 or its IPv6 /64 (what one site or one customer of a host usually holds).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(
+            u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+        )),
+    }
+}
+
+/// Sessions at once per client address (or per network, keyed by [`network`]).
+struct PerKey {
     max: usize,
     counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-/// One session's place in [`PerIp`]; given back when dropped.
+/// One session's place in [`PerKey`]; given back when dropped.
 struct IpSlot {
     ip: IpAddr,
     counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-impl PerIp {
-    fn new(max: usize) -> PerIp {
-        PerIp {
+impl PerKey {
+    fn new(max: usize) -> PerKey {
+        PerKey {
             max,
             counts: Arc::default(),
         }
@@ -218,7 +237,7 @@ mod tests {
 
     #[test]
     fn per_ip_places_are_counted_and_given_back() {
-        let per_ip = PerIp::new(2);
+        let per_ip = PerKey::new(2);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let first = per_ip.acquire(a).unwrap();
@@ -227,5 +246,21 @@ mod tests {
         let _other = per_ip.acquire(b).unwrap();
         drop(first);
         assert!(per_ip.acquire(a).is_some());
+    }
+
+    #[test]
+    fn networks_are_ipv4_slash_24_and_ipv6_slash_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(network(ip("192.0.2.77")), ip("192.0.2.0"));
+        assert_eq!(network(ip("192.0.2.1")), network(ip("192.0.2.254")));
+        assert_ne!(network(ip("192.0.2.1")), network(ip("192.0.3.1")));
+        assert_eq!(
+            network(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(
+            network(ip("2001:db8:1:2::1")),
+            network(ip("2001:db8:1:3::1"))
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! the transaction in progress (sender, accepted recipients); everything else is per
 //! command.
 
-use crate::connection::{CommandLine, Connection, ConnectionError};
+use crate::connection::{CommandLine, Connection, ConnectionError, DataPace};
 use crate::data::{DataReader, LineEnds};
 use crate::limits::Limits;
 use crate::loops;
@@ -61,6 +61,14 @@ pub(crate) async fn run<S: MailSink>(
         Ok(()) => None,
         Err(ConnectionError::Idle(_)) => Some(Reply::IDLE_TIMEOUT),
         Err(ConnectionError::Shutdown) => Some(Reply::SHUTTING_DOWN),
+        Err(ConnectionError::DataTooLong(limit)) => {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_slow"]);
+            Some(Reply::data_too_long(*limit))
+        }
+        Err(ConnectionError::DataTooSlow(rate)) => {
+            thwonk_core::metrics::INGRESS_REFUSED.inc(&["too_slow"]);
+            Some(Reply::data_too_slow(*rate))
+        }
         Err(ConnectionError::Closed | ConnectionError::Io(_)) => None,
     };
     if let Some(reply) = goodbye {
@@ -373,7 +381,9 @@ impl<S: MailSink> Session<S> {
         self.conn.send(&Reply::START_DATA);
         let mut reader =
             DataReader::new(line_ends, max).with_room(self.context.in_flight.reservation());
-        self.conn.read_data(&mut reader).await?;
+        self.conn
+            .read_data(&mut reader, DataPace::start(&self.context.limits))
+            .await?;
         let out_of_room = reader.out_of_room();
         // Held until the message is stored (the end of this function): the body's bytes.
         let _room = reader.take_room();

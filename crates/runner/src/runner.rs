@@ -32,7 +32,8 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(store: Store, redis: Redis, config: Arc<Config>) -> Runner {
-        let pool = WorkerPool::new(config.runner.concurrency as usize, config.limits.memory_mib);
+        let pool = WorkerPool::new(config.runner.concurrency as usize, config.limits.memory_mib)
+            .require_wall(config.runner.require_wall);
         Runner::with_pool(store, redis, config, pool)
     }
 
@@ -77,6 +78,10 @@ impl Runner {
         let pool = self.state.pool.clone();
         match tokio::task::spawn_blocking(move || pool.warm_up()).await {
             Ok(Ok(())) => {}
+            // Mail stays queued; the reason names what is missing and the setting.
+            Ok(Err(e @ thwonk_sandbox::PoolError::WallMissing { .. })) => {
+                tracing::error!(error = %e, "scripts will not run: runs wait until this is fixed")
+            }
             Ok(Err(e)) => warn!(error = %e, "sandbox workers did not start; runs will retry"),
             Err(e) => warn!(error = %e, "sandbox workers did not start; runs will retry"),
         }

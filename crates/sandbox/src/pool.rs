@@ -38,6 +38,11 @@ pub enum PoolError {
     Start { program: String, reason: String },
     #[error("cannot watch the sandbox worker's deadline: {0}")]
     Watchdog(#[from] std::io::Error),
+    #[error(
+        "the sandbox wall is incomplete on this system: {missing} missing; scripts do not run \
+         without it (set runner.require_wall = false to run them anyway, less safely)"
+    )]
+    WallMissing { missing: String },
 }
 
 /// What a deploy-time check concluded: the script's shape, or why it is refused.
@@ -58,6 +63,8 @@ struct Inner {
     slots: Mutex<Slots>,
     freed: Condvar,
     warned: AtomicBool,
+    /// Refuse workers whose wall misses a layer (`runner.require_wall`).
+    require_wall: AtomicBool,
 }
 
 struct Slots {
@@ -93,8 +100,26 @@ impl WorkerPool {
                 }),
                 freed: Condvar::new(),
                 warned: AtomicBool::new(false),
+                require_wall: AtomicBool::new(true),
             }),
         }
+    }
+
+    /// Whether a worker whose wall misses seccomp or landlock is refused (the default) or
+    /// used with a warning (`runner.require_wall`).
+    pub fn require_wall(self, required: bool) -> WorkerPool {
+        self.inner.require_wall.store(required, Ordering::Relaxed);
+        self
+    }
+
+    /// The process ids of the workers idle now (for operators' tools and tests).
+    pub fn idle_worker_pids(&self) -> Vec<u32> {
+        self.inner
+            .lock()
+            .idle
+            .iter()
+            .map(|w| w.pid().as_raw_nonzero().get() as u32)
+            .collect()
     }
 
     /// Starts every worker now, so that the first runs do not pay for it.
@@ -261,6 +286,12 @@ impl WorkerPool {
                 };
                 let worker = WorkerProcess::start(&inner.spawner, &program, inner.memory_mib)?;
                 self.note_wall(&worker.wall);
+                if inner.require_wall.load(Ordering::Relaxed)
+                    && let Some(missing) = crate::wall::missing_layers(&worker.wall)
+                {
+                    // Dropped, the worker is killed; the lease gives its slot back.
+                    return Err(PoolError::WallMissing { missing });
+                }
                 lease.worker = Some(worker);
                 return Ok(lease);
             }
@@ -272,10 +303,17 @@ impl WorkerPool {
     fn note_wall(&self, wall: &WallReport) {
         let complete = wall.seccomp == Layer::Enforced && wall.landlock == Layer::Enforced;
         if !complete && !self.inner.warned.swap(true, Ordering::Relaxed) {
-            warn!(
-                ?wall,
-                "sandbox workers run with an incomplete wall on this kernel"
-            );
+            if self.inner.require_wall.load(Ordering::Relaxed) {
+                warn!(
+                    ?wall,
+                    "sandbox workers have an incomplete wall on this kernel; refused (runner.require_wall)"
+                );
+            } else {
+                warn!(
+                    ?wall,
+                    "sandbox workers run with an incomplete wall on this kernel (runner.require_wall = false)"
+                );
+            }
         } else {
             debug!(?wall, "sandbox worker started");
         }

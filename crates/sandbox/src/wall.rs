@@ -13,9 +13,14 @@
 //!    whose flags a filter can read (threads are allowed, new processes are not). Denied
 //!    calls fail rather than kill, so that a denial shows up as an ordinary error.
 //!
+//! Before any of that, the worker closes every descriptor it inherited above stderr
+//! ([`close_inherited`]): whatever the parent had open without `O_CLOEXEC` (a database file,
+//! a socket) is out of a script's reach even if the wall had a hole.
+//!
 //! The parent sets `PR_SET_PDEATHSIG` and `MALLOC_ARENA_MAX` before exec (see
-//! [`crate::spawner`]); a layer the kernel refuses is reported in [`WallReport`], not fatal,
-//! so that Thwonk still runs (with a logged warning) where seccomp or landlock are missing.
+//! [`crate::spawner`]); a layer the kernel refuses is reported in [`WallReport`]. The pool
+//! refuses such a worker ([`missing_layers`]) unless `runner.require_wall` is off, when
+//! Thwonk runs scripts behind what is left, with a logged warning.
 //! [`probe`] tries what the wall forbids: the tests use it to pin what is enforced.
 
 use std::collections::BTreeMap;
@@ -83,6 +88,41 @@ pub fn raise(memory_mib: u64) -> WallReport {
         landlock,
         seccomp,
     }
+}
+
+/// Closes every descriptor above stderr: the worker protocol needs only stdin, stdout and
+/// stderr, and anything else was inherited by accident. Call first, single-threaded.
+pub fn close_inherited() {
+    // SAFETY: close_range(2) closes descriptors 3 and up; nothing in this process uses them
+    // yet (the worker has not opened anything, std's stdin/stdout are 0 and 1).
+    let closed = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if closed != 0 {
+        // Kernels before 5.9: one by one, up to the descriptor limit.
+        let max = getrlimit(Resource::Nofile)
+            .current
+            .unwrap_or(1024)
+            .min(65536);
+        for fd in 3..max as i32 {
+            // SAFETY: closing a descriptor number this process does not use is harmless.
+            unsafe {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// What is missing from `wall` for scripts to run when `runner.require_wall` is on: the
+/// layers the kernel refused, with its reasons; `None` when both are up (a landlock ruleset
+/// the kernel enforces in part is up: what it lacks, it lacks for every process).
+pub fn missing_layers(wall: &WallReport) -> Option<String> {
+    let missing: Vec<String> = [("seccomp", &wall.seccomp), ("landlock", &wall.landlock)]
+        .into_iter()
+        .filter_map(|(name, layer)| match layer {
+            Layer::Missing(why) => Some(format!("{name} ({why})")),
+            Layer::Enforced | Layer::Partial(_) => None,
+        })
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
 }
 
 /// Lowers both the soft and the hard limit of `resource` to `value` (never raises them).

@@ -29,6 +29,8 @@ pub fn main() -> ExitCode {
         eprintln!("usage: thwonk {ARG} MEMORY_MIB (started by thwonk itself)");
         return ExitCode::FAILURE;
     };
+    // Nothing inherited by accident stays open (descriptors 3 and up).
+    wall::close_inherited();
     // Locked before the wall goes up: taking the locks may allocate, never open anything.
     let mut pipes = Pipes {
         input: io::stdin().lock(),

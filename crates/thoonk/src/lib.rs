@@ -29,7 +29,7 @@ pub mod server;
 pub mod sorted_feed;
 
 pub use connection::Redis;
-pub use events::{Event, Subscription};
+pub use events::{Event, EventHub, Followed, Follower, Subscription};
 pub use feed::{Feed, FeedItem};
 pub use job_admin::{FailOutcome, JobStats, StalledJob};
 pub use jobs::{Job, JobEnding, JobQueue};
@@ -71,6 +71,8 @@ pub enum ThoonkError {
     NotStalled(String),
     #[error("no item {0} in the feed")]
     NoSuchItem(String),
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = ThoonkError> = std::result::Result<T, E>;

@@ -64,13 +64,13 @@ impl Server {
         let redis = Redis::connect(&server.url()).await.unwrap();
         let config = Arc::new(test_config());
         let shutdown = CancellationToken::new();
-        let state = thwonk_api::ApiState {
-            store: store.clone(),
-            redis: redis.clone(),
-            config: config.clone(),
-            pool: WorkerPool::with_program(WORKER, 2, config.limits.memory_mib),
-            shutdown: shutdown.clone(),
-        };
+        let state = thwonk_api::ApiState::with_pool(
+            store.clone(),
+            redis.clone(),
+            config.clone(),
+            WorkerPool::with_program(WORKER, 2, config.limits.memory_mib),
+            shutdown.clone(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(thwonk_api::serve_tcp(listener, state));

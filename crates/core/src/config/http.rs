@@ -22,6 +22,17 @@ pub struct HttpConfig {
     pub sse_keep_alive: Duration,
     /// Items `GET /v1/thwonks/{address}/feeds/{name}` returns at most (the newest).
     pub max_feed_items: u64,
+    /// Longest a client may take to send a request's headers (`header_read_timeout_secs`),
+    /// and to start the next request on a kept-alive connection; then the connection closes.
+    #[serde(rename = "header_read_timeout_secs", with = "de::secs")]
+    pub header_read_timeout: Duration,
+    /// Connections at once in all; past it, `503` and the connection closes.
+    pub max_connections: u32,
+    /// Connections at once from one client IP address; past it, `503` and the connection
+    /// closes.
+    pub max_connections_per_ip: u32,
+    /// Server-Sent Events streams open at once with one token; past it, `429`.
+    pub max_event_streams_per_token: u32,
 }
 
 impl Default for HttpConfig {
@@ -32,12 +43,28 @@ impl Default for HttpConfig {
             sandbox_workers: 2,
             sse_keep_alive: Duration::from_secs(15),
             max_feed_items: 1000,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            max_connections_per_ip: 64,
+            max_event_streams_per_token: 16,
         }
     }
 }
 
 impl HttpConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        require_at_least_one("http.sandbox_workers", self.sandbox_workers)
+        require_at_least_one("http.sandbox_workers", self.sandbox_workers)?;
+        if self.header_read_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "http.header_read_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        require_at_least_one("http.max_connections", self.max_connections)?;
+        require_at_least_one("http.max_connections_per_ip", self.max_connections_per_ip)?;
+        require_at_least_one(
+            "http.max_event_streams_per_token",
+            self.max_event_streams_per_token,
+        )
     }
 }

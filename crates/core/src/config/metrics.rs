@@ -1,4 +1,4 @@
-//! `[metrics]`: where a single-role process serves Prometheus metrics.
+//! `[metrics]`: where a process serves Prometheus metrics (its own listener, no token).
 
 use super::de;
 use serde::{Deserialize, Serialize};
@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// `IP:port` where a single-role process (`thwonk ingress|runner|egress`) serves
-    /// `GET /metrics`. None (empty in the file): not served.
+    /// `IP:port` where the process (any role) serves `GET /metrics` without a token. None
+    /// (empty in the file): not served (the API answers it to an admin token only).
     #[serde(with = "de::opt_listen")]
     pub listen: Option<SocketAddr>,
 }

@@ -16,6 +16,9 @@ pub struct RunnerConfig {
     /// (`lease_ms`).
     #[serde(rename = "lease_ms", with = "de::ms")]
     pub lease: Duration,
+    /// Refuse to run scripts (and deploy checks, dry runs) in a sandbox worker whose wall is
+    /// missing seccomp or landlock; off: run them with a warning.
+    pub require_wall: bool,
 }
 
 impl Default for RunnerConfig {
@@ -24,6 +27,7 @@ impl Default for RunnerConfig {
             concurrency: 4,
             owner_concurrency: 2,
             lease: Duration::from_millis(30_000),
+            require_wall: true,
         }
     }
 }

@@ -39,6 +39,21 @@ pub struct SmtpConfig {
     pub require_tls: bool,
     /// Sessions at once from one client IP address; past it, 421 4.7.0 at connect.
     pub max_connections_per_ip: u32,
+    /// Sessions at once from one client network (an IPv4 /24, an IPv6 /64); past it,
+    /// 421 4.7.0 at connect. One host renting many addresses holds no more than this.
+    pub max_connections_per_network: u32,
+    /// Sessions at once in all; past it, 421 4.3.2 at connect.
+    pub max_sessions: u32,
+    /// Longest a DATA transfer may take in all, from 354 to the final dot
+    /// (`data_timeout_secs`); past it, 421 4.4.2 and the connection closes.
+    #[serde(rename = "data_timeout_secs", with = "de::secs")]
+    pub data_timeout: Duration,
+    /// Slowest average rate a DATA transfer may have once `data_rate_grace_secs` have passed,
+    /// bytes per second (0: no minimum); slower, 421 4.4.2 and the connection closes.
+    pub data_min_bytes_per_sec: u32,
+    /// How long a DATA transfer runs before its rate is checked (`data_rate_grace_secs`).
+    #[serde(rename = "data_rate_grace_secs", with = "de::secs")]
+    pub data_rate_grace: Duration,
     /// Commands in a row that move no transaction forward (NOOP, RSET, VRFY, refused
     /// MAIL/RCPT, errors...) before the session is closed with 421 4.7.0.
     pub max_commands_without_progress: u32,
@@ -79,6 +94,11 @@ impl Default for SmtpConfig {
             tls_key: None,
             require_tls: false,
             max_connections_per_ip: 50,
+            max_connections_per_network: 100,
+            max_sessions: 256,
+            data_timeout: Duration::from_secs(600),
+            data_min_bytes_per_sec: 1024,
+            data_rate_grace: Duration::from_secs(30),
             max_commands_without_progress: 100,
             max_line_length: 512,
             max_received_headers: 50,
@@ -166,6 +186,17 @@ impl SmtpConfig {
         }
         require_at_least_one("smtp.max_connections_per_ip", self.max_connections_per_ip)?;
         require_at_least_one(
+            "smtp.max_connections_per_network",
+            self.max_connections_per_network,
+        )?;
+        require_at_least_one("smtp.max_sessions", self.max_sessions)?;
+        if self.data_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "smtp.data_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        require_at_least_one(
             "smtp.max_commands_without_progress",
             self.max_commands_without_progress,
         )?;
@@ -203,6 +234,17 @@ mod tests {
         assert_eq!(e.key, "smtp.max_line_length");
         let e = load(&[("THWONK_SMTP_MAX_CONNECTIONS_PER_IP", "0")]).unwrap_err();
         assert_eq!(e.key, "smtp.max_connections_per_ip");
+        let e = load(&[("THWONK_SMTP_MAX_CONNECTIONS_PER_NETWORK", "0")]).unwrap_err();
+        assert_eq!(e.key, "smtp.max_connections_per_network");
+        let e = load(&[("THWONK_SMTP_DATA_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert_eq!(e.key, "smtp.data_timeout_secs");
+        let slow = load(&[
+            ("THWONK_SMTP_DATA_MIN_BYTES_PER_SEC", "0"),
+            ("THWONK_SMTP_MAX_SESSIONS", "8"),
+        ])
+        .unwrap();
+        assert_eq!(slow.smtp.data_min_bytes_per_sec, 0);
+        assert_eq!(slow.smtp.max_sessions, 8);
         let ok = load(&[
             ("THWONK_SMTP_TLS_CERT", "/x/cert.pem"),
             ("THWONK_SMTP_TLS_KEY", "/x/key.pem"),
