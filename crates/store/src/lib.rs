@@ -35,6 +35,7 @@
 //! number), only `i64`, text, bytes and their `Option`s cross the driver, and `ON CONFLICT`
 //! upserts, which both engines speak.
 
+mod auto_replies;
 mod connect;
 mod deliveries;
 mod feeds;
@@ -220,7 +221,7 @@ pub struct RunCommit {
     pub vfs: Vec<VfsOp>,
     /// Outgoing mail; inserted only when `run.status` is `Ok`.
     pub outbox: Vec<NewOutbox>,
-    /// Feed operations, `feed` being the Thoonk feed's full name (`ADDRESS/NAME`); recorded,
+    /// Feed operations, `feed` being the Thoonk feed's full name (`THWONK_ID/NAME`); recorded,
     /// pending, only when `run.status` is `Ok`.
     pub feed_ops: Vec<FeedOp>,
     /// For a schedule run, the tick it ran for (ms): the run commits only if that tick has
