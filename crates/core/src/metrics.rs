@@ -234,7 +234,8 @@ pub static INGRESS_ACCEPTED: Counter = Counter::new(
 pub static INGRESS_REFUSED: Counter = Counter::new(
     "thwonk_ingress_refused_total",
     "Recipients or messages the SMTP ingress refused, by reason (unknown_recipient, \
-     not_taking_mail, foreign_domain, too_large, too_many_recipients, temporary_failure).",
+     not_taking_mail, foreign_domain, too_large, too_many_recipients, temporary_failure; \
+     not_a_bounce and bounces_capped for mail to a bounce address that is dropped).",
     &["reason"],
 );
 

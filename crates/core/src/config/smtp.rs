@@ -41,6 +41,12 @@ pub struct SmtpConfig {
     pub max_line_length: u32,
     /// Most `Received:` headers a message may carry (a mail loop); more: 554 5.4.6.
     pub max_received_headers: u32,
+    /// Most thwonks a message may have passed through (its `X-Thwonk-Loop` fields: a run's
+    /// sends carry those of the message that triggered it, plus their own); more: 554 5.4.6.
+    pub max_thwonk_hops: u32,
+    /// Bounce records kept per bounce token (one sent message) per hour, or one per
+    /// recipient of the message if that is more; the rest are dropped (logged).
+    pub max_bounces_per_token_per_hour: u32,
 }
 
 impl Default for SmtpConfig {
@@ -59,6 +65,8 @@ impl Default for SmtpConfig {
             max_commands_without_progress: 100,
             max_line_length: 512,
             max_received_headers: 50,
+            max_thwonk_hops: 10,
+            max_bounces_per_token_per_hour: 20,
         }
     }
 }
@@ -125,7 +133,12 @@ impl SmtpConfig {
             "smtp.max_commands_without_progress",
             self.max_commands_without_progress,
         )?;
-        require_at_least_one("smtp.max_received_headers", self.max_received_headers)
+        require_at_least_one("smtp.max_received_headers", self.max_received_headers)?;
+        require_at_least_one("smtp.max_thwonk_hops", self.max_thwonk_hops)?;
+        require_at_least_one(
+            "smtp.max_bounces_per_token_per_hour",
+            self.max_bounces_per_token_per_hour,
+        )
     }
 }
 
