@@ -24,6 +24,10 @@ pub struct RunRequest {
     /// The trigger's time in ms since the epoch: `thwonk.now()` and `Date.now()` return it.
     pub now_ms: i64,
     pub limits: SandboxLimits,
+    /// Correspondents (lower case) this thwonk auto-replied to within
+    /// `runner.auto_reply_interval_secs`: `thwonk.reply` to them is suppressed (RFC 3834).
+    #[serde(default)]
+    pub auto_replied: Vec<String>,
 }
 
 /// Who the script runs as.

@@ -3,7 +3,7 @@
 //!
 //! The sandbox returns buffered effects; here they become rows: sends are composed into
 //! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are, feed
-//! operations are renamed to the thwonk's Thoonk feeds (`ADDRESS/NAME`), jobs to its Thoonk
+//! operations are renamed to the thwonk's Thoonk feeds (`THWONK_ID/NAME`), jobs to its Thoonk
 //! job queues (`ADDRESS/QUEUE`). If
 //! any send cannot be composed the whole run fails, as if the script had thrown: a run's
 //! effects happen all together or not at all.
@@ -12,7 +12,9 @@ use crate::RunnerError;
 use thwonk_control::jobs::JobResultJob;
 use thwonk_control::vfs::StoreVfs;
 use thwonk_core::ids::new_id;
-use thwonk_core::run::{ErrorKind, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger};
+use thwonk_core::run::{
+    ErrorKind, RunOutcome, RunRequest, SandboxLimits, SendKind, ThwonkContext, Trigger,
+};
 use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
 use thwonk_mail::InboundEnvelope;
@@ -64,6 +66,9 @@ impl RunTrigger<'_> {
 #[derive(Debug)]
 pub struct Executed {
     pub commit: RunCommit,
+    /// The correspondents (lower case) the run's `thwonk.reply` calls answered, when it
+    /// succeeded: recorded after the commit (`runner.auto_reply_interval_secs`).
+    pub auto_replies: Vec<String>,
     /// `onRequest`'s return value, for a request run that succeeded.
     pub value: Option<serde_json::Value>,
 }
@@ -76,6 +81,7 @@ pub async fn execute(
     redis: &Redis,
     pool: &WorkerPool,
     limits: &SandboxLimits,
+    auto_reply_interval_ms: i64,
     thwonk: &Thwonk,
     trigger: RunTrigger<'_>,
 ) -> Result<Executed, RunnerError> {
@@ -98,9 +104,26 @@ pub async fn execute(
                 outcome,
                 Vec::new(),
             ),
+            auto_replies: Vec::new(),
             value: None,
         });
     };
+    // RFC 3834: the message's envelope sender, if this thwonk answered it lately, is not
+    // answered again (`thwonk.reply` returns false).
+    let mut auto_replied = Vec::new();
+    if let RunTrigger::Message(msg) = trigger
+        && auto_reply_interval_ms > 0
+        && !msg.mail_from.is_empty()
+    {
+        let correspondent = msg.mail_from.trim().to_lowercase();
+        let since = now_ms() - auto_reply_interval_ms;
+        if store
+            .auto_replied_since(&thwonk.id, &correspondent, since)
+            .await?
+        {
+            auto_replied.push(correspondent);
+        }
+    }
     let (run_trigger, original) = match trigger {
         RunTrigger::Message(msg) => {
             let to = msg
@@ -141,14 +164,24 @@ pub async fn execute(
         trigger: run_trigger,
         now_ms: trigger.now_ms(),
         limits: limits.clone(),
+        auto_replied,
     };
     let mut outcome = run_in_sandbox(store, redis, pool, thwonk, request).await?;
     let value = match trigger {
         RunTrigger::Request { .. } => outcome.response.take(),
         _ => None,
     };
+    let replied: Vec<String> = outcome
+        .effects
+        .sends
+        .iter()
+        .filter(|send| matches!(send.kind, SendKind::Reply { .. }))
+        .filter_map(|send| send.to.first())
+        .map(|to| to.trim().to_lowercase())
+        .collect();
     let (outcome, outbox) = compose_sends(outcome, thwonk, original);
     let value = if outcome.is_ok() { value } else { None };
+    let auto_replies = if outcome.is_ok() { replied } else { Vec::new() };
     Ok(Executed {
         commit: commit_for(
             &run_id,
@@ -159,6 +192,7 @@ pub async fn execute(
             outcome,
             outbox,
         ),
+        auto_replies,
         value,
     })
 }

@@ -39,6 +39,9 @@ pub struct RunState {
     pub started: Instant,
     /// The incoming message, for `msg.headers`, `attachments.content(i)` and the legacy API.
     pub message: Option<MessageView>,
+    /// Correspondents (lower case) already auto-replied to: lately (from the runner) or by
+    /// this run; `thwonk.reply` answers none of them again.
+    pub auto_replied: Vec<String>,
     pub effects: Effects,
     pub logs: Vec<LogLine>,
     pub logs_truncated: bool,
@@ -71,6 +74,7 @@ impl RunState {
             now_ms: req.now_ms,
             started,
             message,
+            auto_replied: req.auto_replied.clone(),
             effects: Effects::default(),
             logs: Vec::new(),
             logs_truncated: false,
@@ -280,6 +284,7 @@ mod tests {
             },
             now_ms: 0,
             limits,
+            auto_replied: Vec::new(),
         };
         RunState::new(&req, Box::new(NoFiles), Instant::now())
     }

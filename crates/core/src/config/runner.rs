@@ -13,6 +13,10 @@ pub struct RunnerConfig {
     /// (`lease_ms`).
     #[serde(rename = "lease_ms", with = "de::ms")]
     pub lease: Duration,
+    /// At most one `thwonk.reply` per correspondent (envelope sender) per thwonk in this
+    /// long (RFC 3834 section 2); 0 turns the rule off (`auto_reply_interval_secs`).
+    #[serde(rename = "auto_reply_interval_secs", with = "de::secs")]
+    pub auto_reply_interval: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -20,6 +24,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             concurrency: 4,
             lease: Duration::from_millis(30_000),
+            auto_reply_interval: Duration::from_secs(24 * 3600),
         }
     }
 }
