@@ -6,7 +6,8 @@
 //!   message that passed through a recipient already, or through more than
 //!   `smtp.max_thwonk_hops` thwonks, and the sending row fails with that reply as its record.
 //! - Auto-replies (RFC 3834): `thwonk.reply` answers the envelope sender, never `<>`,
-//!   automatic or list mail (unless forced), and one correspondent once a day.
+//!   automatic or list mail (unless forced), and the same reply to one correspondent once a
+//!   day.
 //!
 //! Each scenario runs on SQLite and, when `THWONK_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
@@ -294,7 +295,7 @@ async fn auto_replies_follow_rfc_3834(env: Env, relay: Option<Relay>, store: Sto
         "List-Id: <x.example.net>\r\n",
     )
     .await;
-    // Two messages the same day from one correspondent: one reply.
+    // Two messages the same day from one correspondent: the same reply once.
     send_raw(smtp, "ann@example.net", "first", "").await;
     send_raw(smtp, "ann@example.net", "second", "").await;
 
@@ -346,7 +347,11 @@ async fn auto_replies_follow_rfc_3834(env: Env, relay: Option<Relay>, store: Sto
     assert_eq!(said("Auto-Submitted: auto-generated"), 1, "{logs:#?}");
     assert_eq!(said("Precedence"), 3, "{logs:#?}");
     assert_eq!(said("List-Id"), 1, "{logs:#?}");
-    assert_eq!(said("ann@example.net was already answered"), 1, "{logs:#?}");
+    assert_eq!(
+        said("ann@example.net was already sent this reply"),
+        1,
+        "{logs:#?}"
+    );
     daemon.stop(Duration::from_secs(20)).await;
 }
 

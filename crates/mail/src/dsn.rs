@@ -296,9 +296,7 @@ pub fn read_bounce(raw: &[u8], rcpts: &[String]) -> Option<Vec<ReportedRecipient
             }
             text.truncate(cut);
         }
-        let Some(line) = text.lines().find(|l| permanent_reply(l).is_some()) else {
-            return None;
-        };
+        let line = text.lines().find(|l| permanent_reply(l).is_some())?;
         let status = permanent_reply(line).unwrap_or_else(|| "5.0.0".into());
         let lower = text.to_ascii_lowercase();
         rcpts

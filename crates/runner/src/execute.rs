@@ -13,7 +13,7 @@ use thwonk_control::jobs::JobResultJob;
 use thwonk_control::vfs::StoreVfs;
 use thwonk_core::ids::new_id;
 use thwonk_core::run::{
-    ErrorKind, RunOutcome, RunRequest, SandboxLimits, SendKind, ThwonkContext, Trigger,
+    ErrorKind, RunOutcome, RunRequest, SandboxLimits, SendKind, ThwonkContext, Trigger, reply_key,
 };
 use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
@@ -66,8 +66,8 @@ impl RunTrigger<'_> {
 #[derive(Debug)]
 pub struct Executed {
     pub commit: RunCommit,
-    /// The correspondents (lower case) the run's `thwonk.reply` calls answered, when it
-    /// succeeded: recorded after the commit (`runner.auto_reply_interval_secs`).
+    /// The replies (`reply_key`) the run's `thwonk.reply` calls sent, when it succeeded:
+    /// recorded after the commit (`runner.auto_reply_interval_secs`).
     pub auto_replies: Vec<String>,
     /// `onRequest`'s return value, for a request run that succeeded.
     pub value: Option<serde_json::Value>,
@@ -108,8 +108,8 @@ pub async fn execute(
             value: None,
         });
     };
-    // RFC 3834: the message's envelope sender, if this thwonk answered it lately, is not
-    // answered again (`thwonk.reply` returns false).
+    // RFC 3834: the replies this thwonk sent the message's envelope sender lately are not
+    // sent again (`thwonk.reply` returns false).
     let mut auto_replied = Vec::new();
     if let RunTrigger::Message(msg) = trigger
         && auto_reply_interval_ms > 0
@@ -117,12 +117,9 @@ pub async fn execute(
     {
         let correspondent = msg.mail_from.trim().to_lowercase();
         let since = now_ms() - auto_reply_interval_ms;
-        if store
-            .auto_replied_since(&thwonk.id, &correspondent, since)
-            .await?
-        {
-            auto_replied.push(correspondent);
-        }
+        auto_replied = store
+            .auto_replies_since(&thwonk.id, &correspondent, since)
+            .await?;
     }
     let (run_trigger, original) = match trigger {
         RunTrigger::Message(msg) => {
@@ -176,8 +173,10 @@ pub async fn execute(
         .sends
         .iter()
         .filter(|send| matches!(send.kind, SendKind::Reply { .. }))
-        .filter_map(|send| send.to.first())
-        .map(|to| to.trim().to_lowercase())
+        .filter_map(|send| {
+            let to = send.to.first()?;
+            Some(reply_key(to, send.text.as_deref(), send.html.as_deref()))
+        })
         .collect();
     let (outcome, outbox) = compose_sends(outcome, thwonk, original);
     let value = if outcome.is_ok() { value } else { None };

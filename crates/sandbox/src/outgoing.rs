@@ -25,8 +25,8 @@ pub struct ReplyCheck<'a> {
     pub precedence: Option<&'a str>,
     /// Whether it has a `List-Id` field.
     pub list_id: bool,
-    /// Whether the thwonk already auto-replied to the envelope sender lately (this run, or
-    /// within `runner.auto_reply_interval_secs`).
+    /// Whether the thwonk already sent this very reply to the envelope sender lately (this
+    /// run, or within `runner.auto_reply_interval_secs`).
     pub already_answered: bool,
     /// `reply(msg, {force: true})`: the script insists.
     pub force: bool,
@@ -35,8 +35,8 @@ pub struct ReplyCheck<'a> {
 /// Why `thwonk.reply` does not answer, or `None` when it may. Never to the null sender or a
 /// bounce address (nothing can read the answer, and a bounce must never be answered), even
 /// with `force`; without `force`, not to automatic or list mail (`Auto-Submitted` other than
-/// `no`, `Precedence: bulk|junk|list`, `List-Id`) nor twice to one correspondent in the
-/// interval.
+/// `no`, `Precedence: bulk|junk|list`, `List-Id`) nor the same reply twice to one
+/// correspondent in the interval.
 pub fn reply_suppressed(c: &ReplyCheck<'_>) -> Option<String> {
     let to = c.envelope_from.trim();
     if to.is_empty() {
@@ -85,7 +85,7 @@ pub fn reply_suppressed(c: &ReplyCheck<'_>) -> Option<String> {
     }
     if c.already_answered {
         return Some(format!(
-            "{to} was already answered lately (once per runner.auto_reply_interval_secs)"
+            "{to} was already sent this reply lately (once per runner.auto_reply_interval_secs)"
         ));
     }
     None

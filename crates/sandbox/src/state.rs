@@ -39,8 +39,8 @@ pub struct RunState {
     pub started: Instant,
     /// The incoming message, for `msg.headers`, `attachments.content(i)` and the legacy API.
     pub message: Option<MessageView>,
-    /// Correspondents (lower case) already auto-replied to: lately (from the runner) or by
-    /// this run; `thwonk.reply` answers none of them again.
+    /// Replies ([`thwonk_core::run::reply_key`]) already sent: lately (from the runner) or by
+    /// this run; `thwonk.reply` sends none of them again.
     pub auto_replied: Vec<String>,
     pub effects: Effects,
     pub logs: Vec<LogLine>,

@@ -13,8 +13,8 @@ pub struct RunnerConfig {
     /// (`lease_ms`).
     #[serde(rename = "lease_ms", with = "de::ms")]
     pub lease: Duration,
-    /// At most one `thwonk.reply` per correspondent (envelope sender) per thwonk in this
-    /// long (RFC 3834 section 2); 0 turns the rule off (`auto_reply_interval_secs`).
+    /// At most one of the same `thwonk.reply` per correspondent (envelope sender) per thwonk
+    /// in this long (RFC 3834 section 2); 0 turns the rule off (`auto_reply_interval_secs`).
     #[serde(rename = "auto_reply_interval_secs", with = "de::secs")]
     pub auto_reply_interval: Duration,
 }

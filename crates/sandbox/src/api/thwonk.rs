@@ -200,7 +200,7 @@ fn forward(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) ->
 /// (`msg.from`, RFC 3834 section 3.1.1: not its `From:`, which anyone can write), threaded,
 /// `Auto-Submitted: auto-replied`. Returns the outgoing message's id, or `false` (and a line
 /// in the run's log saying why) when it does not answer ([`reply_suppressed`]): automatic or
-/// list mail, a correspondent already answered lately, the null sender. `force: true`
+/// list mail, the same reply already sent to the correspondent lately, the null sender. `force: true`
 /// answers automatic and list mail and answers again, never `<>` or a bounce address.
 fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> JsResult<JsValue> {
     let msg = arg(args, 0);
@@ -222,14 +222,14 @@ fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> J
         .unwrap_or_else(|| reply_subject(&original_subject));
     let text = opt_string_prop(&options, "text", context)?;
     let html = opt_string_prop(&options, "html", context)?;
-    let correspondent = envelope_from.trim().to_lowercase();
+    let key = thwonk_core::run::reply_key(&envelope_from, text.as_deref(), html.as_deref());
     let sent = host.with(context, |s| {
         let check = ReplyCheck {
             envelope_from: &envelope_from,
             auto_submitted: auto_submitted.as_deref(),
             precedence: precedence.as_deref(),
             list_id,
-            already_answered: s.auto_replied.contains(&correspondent),
+            already_answered: s.auto_replied.contains(&key),
             force,
         };
         if let Some(why) = reply_suppressed(&check) {
@@ -247,7 +247,7 @@ fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> J
             html,
             ..Default::default()
         })?)?;
-        s.auto_replied.push(correspondent.clone());
+        s.auto_replied.push(key.clone());
         Ok(Some(id))
     })?;
     Ok(match sent {
