@@ -459,19 +459,44 @@ pub async fn delete(config: &Config, address: &str, yes: bool) -> Result<()> {
         Via::Database(store) => {
             let t = thwonk(&store, address).await?;
             // Its schedule first, so no tick fires for a thwonk that is gone.
-            let dropped = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-                let redis = thwonk_thoonk::Redis::connect(&config.redis_url()).await?;
-                deploy::drop_schedule(&redis, &t)
-                    .await
-                    .map_err(anyhow::Error::from)
-            })
-            .await;
-            if !matches!(dropped, Ok(Ok(()))) && t.schedule.is_some() {
+            let redis = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                thwonk_thoonk::Redis::connect(&config.redis_url()),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok);
+            let dropped = match &redis {
+                Some(redis) => tokio::time::timeout(
+                    std::time::Duration::from_secs(3),
+                    deploy::drop_schedule(redis, &t),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok()),
+                None => false,
+            };
+            if !dropped && t.schedule.is_some() {
                 eprintln!(
                     "warning: the schedule is not dropped on Redis now; runners drop it at their next sync"
                 );
             }
             store.delete_thwonk(&t.id).await?;
+            // Then its feeds (keyed by its id, which no thwonk will have again).
+            let feeds = match &redis {
+                Some(redis) => tokio::time::timeout(
+                    std::time::Duration::from_secs(3),
+                    thwonk_control::feeds::delete_feeds(redis, &t.id),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok()),
+                None => false,
+            };
+            if !feeds {
+                eprintln!(
+                    "warning: its feeds are not deleted from Redis now: remove the feeds named {}/* by hand",
+                    t.id
+                );
+            }
         }
     }
     println!("deleted {canonical}");

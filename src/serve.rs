@@ -137,6 +137,20 @@ async fn run_roles(
     )
     .await?;
     store.migrate().await?;
+    if roles.runner {
+        // Feeds an older Thwonk keyed by address take their thwonk's id, before any runner
+        // applies a feed operation under the new name.
+        match thwonk_control::feeds::rename_address_keyed_feeds(&store, &redis).await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                feeds = n,
+                "feeds keyed by address renamed to their thwonk's id"
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot rename feeds keyed by address now; retried at the next start")
+            }
+        }
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));

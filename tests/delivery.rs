@@ -442,3 +442,111 @@ async fn a_bounce_to_a_verp_address_is_recorded_on_sqlite() {
 async fn a_bounce_to_a_verp_address_is_recorded_on_postgres() {
     on(true, a_bounce_to_a_verp_address_is_recorded_against_its_row).await;
 }
+
+/// Issue 13 item 5: forged bounces. Anyone who saw a VERP address in a message can send to
+/// it; only a report on that message's own recipients is recorded, and at most
+/// `smtp.max_bounces_per_token_per_hour` (20 by default, the row having one recipient) records
+/// a token per hour.
+async fn forged_bounces_are_not_recorded_and_real_ones_are_capped(
+    env: Env,
+    relay: Relay,
+    store: Store,
+) {
+    let daemon = Daemon::start(&env).await;
+    send_mail(
+        daemon.smtp,
+        "dan@remote.test",
+        "echo@example.org",
+        "hi",
+        "x",
+    )
+    .await;
+    let got = relay.wait_for("the echo", WAIT, |r| !r.is_empty()).await;
+    let verp = got[0].mail_from.clone();
+    let row = row_when(&store, "echo@example.org", DeliveryStatus::Sent).await;
+    assert!(verp.starts_with("bounces+"), "{verp}");
+
+    // 50 messages that are not bounces, over one session as an attacker would send them:
+    // spam, a vacation notice, a DSN-looking text with no report, a report about someone
+    // else, a 4xx. Each is accepted and dropped; none is a bounce record.
+    let junk: Vec<Vec<u8>> = vec![
+        b"From: x@evil.test\r\nSubject: buy now\r\n\r\ndan@remote.test, cheap pills\r\n".to_vec(),
+        b"From: x@evil.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n".to_vec(),
+        b"From: x@evil.test\r\nSubject: Undelivered\r\n\r\nFinal-Recipient: rfc822; dan@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n".to_vec(),
+        b"From: x@evil.test\r\nSubject: failure\r\n\r\n550 5.1.1 <victim@elsewhere.test>: no such user\r\n".to_vec(),
+        b"From: x@evil.test\r\nSubject: delay\r\n\r\n451 4.7.1 <dan@remote.test>: greylisted\r\n".to_vec(),
+    ];
+    let mut c = SmtpClient::hello(daemon.smtp, "evil.test").await.unwrap();
+    for i in 0..50 {
+        let reply = c
+            .message("mallory@evil.test", &verp, &junk[i % junk.len()])
+            .await;
+        assert_eq!(code(&reply), 250, "message {i}: {reply}");
+    }
+    c.quit().await;
+    assert!(
+        store.bounces_of_outbox(&row.id).await.unwrap().is_empty(),
+        "a forged bounce was recorded"
+    );
+
+    // A real DSN for dan is.
+    let dsn = |n: usize| {
+        thwonk_mail::dsn::build_dsn(
+            &thwonk_mail::dsn::DsnContext {
+                reporting_mta: "mx.remote.test",
+                id: &format!("remote-{n}"),
+                to: &verp,
+                arrival_ms: 0,
+                date_ms: 0,
+                original: &got[0].raw,
+            },
+            &[thwonk_mail::dsn::FailedRecipient {
+                rcpt: "dan@remote.test".into(),
+                status: "5.2.2".into(),
+                remote_mta: Some("mx.remote.test".into()),
+                smtp_reply: Some("552 5.2.2 mailbox full".into()),
+                explanation: "mailbox full".into(),
+            }],
+        )
+    };
+    send_bounce(daemon.smtp, &verp, &dsn(0)).await.unwrap();
+    let b = store.bounces_of_outbox(&row.id).await.unwrap();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].bounce.rcpt.as_deref(), Some("dan@remote.test"));
+
+    // A flood of real-looking DSNs is capped.
+    for n in 1..=40 {
+        send_bounce(daemon.smtp, &verp, &dsn(n)).await.unwrap();
+    }
+    let b = store.bounces_of_outbox(&row.id).await.unwrap();
+    assert_eq!(b.len(), 20, "the cap is 20 records a token an hour");
+    assert!(
+        daemon
+            .log()
+            .iter()
+            .any(|l| l.contains("not a delivery status notification")),
+        "no log line for the dropped mail"
+    );
+    // And nothing ran a script or was answered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(relay.received().len(), 1);
+    daemon.stop(Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_bounces_are_not_recorded_on_sqlite() {
+    on(
+        false,
+        forged_bounces_are_not_recorded_and_real_ones_are_capped,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_bounces_are_not_recorded_on_postgres() {
+    on(
+        true,
+        forged_bounces_are_not_recorded_and_real_ones_are_capped,
+    )
+    .await;
+}

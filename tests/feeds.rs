@@ -20,9 +20,22 @@ async fn once_a_day(database_url: Option<&str>) {
     let env = support::env(dir.path(), relay.addr, database_url);
     env.deploy(LIST, "sandbox-scripts/once-a-day.js");
     let daemon = Daemon::start(&env).await;
+    // A thwonk's feeds are named by its id.
+    let url = database_url.map_or_else(
+        || format!("sqlite://{}", dir.path().join("thwonk.db").display()),
+        str::to_string,
+    );
+    let store = thwonk_store::Store::connect(&url, 1).await.unwrap();
+    let id = store
+        .thwonk_by_address(&thwonk_core::Address::parse(LIST).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    store.close().await;
 
     // Follow the archive with nothing but redis-cli.
-    let channel = format!("event.feed.publish:{LIST}/archive");
+    let channel = format!("event.feed.publish:{id}/archive");
     let mut cli = Command::new("redis-cli")
         .arg("-s")
         .arg(dir.path().join("redis.sock"))
@@ -91,7 +104,7 @@ async fn once_a_day(database_url: Option<&str>) {
 
     // The archive holds the one post, under the message's id.
     let redis = private_redis(dir.path()).await;
-    let archive = thwonk_thoonk::Feed::new(&redis, &format!("{LIST}/archive"));
+    let archive = thwonk_thoonk::Feed::new(&redis, &format!("{id}/archive"));
     let items = archive.all().await.unwrap();
     assert_eq!(items.len(), 1, "{items:?}");
     let item: serde_json::Value = serde_json::from_str(&items[0].item).unwrap();

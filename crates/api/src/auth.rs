@@ -113,9 +113,9 @@ fn event_stream_token(parts: &Parts) -> Result<Option<String>, ApiError> {
     else {
         return Ok(None);
     };
-    if !parts.uri.path().ends_with("/events") {
+    if !is_event_stream(parts) {
         return Err(ApiError::unauthorized(
-            "?access_token= is accepted on event streams (.../events) only: send Authorization: Bearer thw_...",
+            "?access_token= is accepted on event streams (GET .../feeds/NAME/events) only: send Authorization: Bearer thw_...",
         ));
     }
     if token.len() > MAX_TOKEN_BYTES || !token.starts_with(TOKEN_PREFIX) {
@@ -124,6 +124,21 @@ fn event_stream_token(parts: &Parts) -> Result<Option<String>, ApiError> {
         ));
     }
     Ok(Some(token.to_string()))
+}
+
+/// Whether the request is a `GET` of an event stream, `/v1/thwonks/{address}/feeds/{name}/events`
+/// exactly: a path that merely ends in `/events` (a file named `events`, written with `PUT` or
+/// removed with `DELETE`) is not one.
+fn is_event_stream(parts: &Parts) -> bool {
+    if parts.method != axum::http::Method::GET {
+        return false;
+    }
+    let segments: Vec<&str> = parts.uri.path().split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "v1", "thwonks", address, "feeds", name, "events"]
+            if !address.is_empty() && !name.is_empty()
+    )
 }
 
 #[cfg(test)]
@@ -140,5 +155,34 @@ mod tests {
         assert_eq!(hash_token(&a), ha);
         assert_eq!(ha.len(), 64);
         assert!(!ha.contains(&a[TOKEN_PREFIX.len()..]));
+    }
+
+    #[test]
+    fn only_a_get_of_a_feeds_event_stream_is_an_event_stream() {
+        let parts = |method: &str, uri: &str| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let feed = "/v1/thwonks/a@example.org/feeds/news/events";
+        assert!(is_event_stream(&parts("GET", feed)));
+        assert!(!is_event_stream(&parts("POST", feed)));
+        for path in [
+            "/v1/thwonks/a@example.org/files/events",
+            "/v1/thwonks/a@example.org/files/x/events",
+            "/v1/thwonks/a@example.org/feeds//events",
+            "/v1/thwonks/a@example.org/feeds/news/events/x",
+            "/v1/thwonks/a@example.org/events",
+        ] {
+            assert!(!is_event_stream(&parts("GET", path)), "{path}");
+        }
+        assert!(!is_event_stream(&parts(
+            "PUT",
+            "/v1/thwonks/a@example.org/files/events"
+        )));
     }
 }

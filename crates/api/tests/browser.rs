@@ -117,7 +117,7 @@ es.onerror = () => report("error");
         &s.store,
         &s.redis,
         &t.id,
-        "web@example.org/news",
+        &format!("{}/news", t.id),
         &[("w1", "hello browser")],
     )
     .await;

@@ -50,7 +50,7 @@ async fn fixture(s: &Server) -> Fixture {
         &s.store,
         &s.redis,
         &t.id,
-        "alice@example.org/news",
+        &format!("{}/news", t.id),
         &[("n1", "first")],
     )
     .await;
@@ -592,7 +592,7 @@ async fn a_feed_is_followed_live_as_server_sent_events_across_a_redis_restart() 
         .await
         .unwrap()
         .unwrap();
-    let feed = "alice@example.org/news";
+    let feed = &format!("{}/news", t.id);
     let path = "/v1/thwonks/alice@example.org/feeds/news/events";
     let mut events = s.events(path, Some(&s.alice), None).await;
     assert_eq!(events.status, 200);
@@ -991,4 +991,136 @@ async fn a_bad_access_token_is_called_invalid_not_missing() {
         "{}",
         r.error_message()
     );
+}
+
+/// Issue 13 item 12: `?access_token=` is taken by the event streams' `GET` only. A path that
+/// merely ends in `/events` (a file named so) cannot be written or removed with a token in
+/// the URL, where it ends up in logs and browser history.
+#[tokio::test]
+async fn a_token_in_the_url_cannot_write_or_delete_a_file_named_events() {
+    let s = Server::start().await;
+    fixture(&s).await;
+    let file = "/v1/thwonks/alice@example.org/files/events";
+    let nested = "/v1/thwonks/alice@example.org/files/x/events";
+    for path in [file, nested] {
+        let r = s.req("PUT", path, Some(&s.alice), b"kept").await;
+        assert_eq!(r.status, 200, "{}", r.error_message());
+    }
+    let in_url = |path: &str| format!("{path}?access_token={}", s.alice);
+    for path in [file, nested] {
+        for (method, body) in [("PUT", &b"overwritten"[..]), ("DELETE", &b""[..])] {
+            let r = s.req(method, &in_url(path), None, body).await;
+            assert_eq!(r.status, 401, "{method} {path}");
+            assert!(
+                r.error_message().contains("event streams"),
+                "{method} {path}: {}",
+                r.error_message()
+            );
+        }
+        // Not even a read of it.
+        assert_eq!(s.req("GET", &in_url(path), None, b"").await.status, 401);
+        // Nothing changed.
+        let r = s.req("GET", path, Some(&s.alice), b"").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"kept");
+    }
+    // The event stream itself still takes it.
+    let stream = "/v1/thwonks/alice@example.org/feeds/news/events";
+    assert_eq!(s.events(&in_url(stream), None, None).await.status, 200);
+}
+
+/// Issue 13 item 14: feeds are keyed by the thwonk's id and deleted with the thwonk. Alice
+/// publishes, deletes her thwonk; Bob creates the same address and finds none of her items,
+/// neither listed nor replayed on an event stream, nor sees what is published to her old
+/// feed afterwards.
+#[tokio::test]
+async fn a_new_owner_of_a_deleted_address_sees_nothing_of_the_old_feeds() {
+    let s = Server::start().await;
+    fixture(&s).await;
+    let address = thwonk_core::Address::parse("alice@example.org").unwrap();
+    let alices = s.store.thwonk_by_address(&address).await.unwrap().unwrap();
+    publish_by_run(
+        &s.store,
+        &s.redis,
+        &alices.id,
+        &format!("{}/news", alices.id),
+        &[("a1", "alice's first"), ("a2", "alice's secret")],
+    )
+    .await;
+    let prefix = format!("{}/", alices.id);
+    let before = thwonk_thoonk::feed::feed_names_with_prefix(&s.redis, &prefix)
+        .await
+        .unwrap();
+    assert_eq!(before, [format!("{}/news", alices.id)]);
+
+    let r = s
+        .req(
+            "DELETE",
+            "/v1/thwonks/alice@example.org",
+            Some(&s.alice),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.error_message());
+    let after = thwonk_thoonk::feed::feed_names_with_prefix(&s.redis, &prefix)
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "left on Redis: {after:?}");
+    assert_eq!(
+        thwonk_thoonk::Feed::new(&s.redis, &format!("{}/news", alices.id))
+            .length()
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Bob claims the address.
+    let r = s
+        .req(
+            "PUT",
+            "/v1/thwonks/alice@example.org/script",
+            Some(&s.bob),
+            SCRIPT.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.error_message());
+    let bobs = s.store.thwonk_by_address(&address).await.unwrap().unwrap();
+    assert_ne!(bobs.id, alices.id);
+    let r = s
+        .req(
+            "GET",
+            "/v1/thwonks/alice@example.org/feeds/news",
+            Some(&s.bob),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["items"], json!([]), "Bob reads Alice's items");
+
+    // An event stream resumed after Alice's first item replays nothing of hers...
+    let path = "/v1/thwonks/alice@example.org/feeds/news/events";
+    let mut events = s.events(path, Some(&s.bob), Some("a1")).await;
+    assert_eq!(events.status, 200);
+    // ...and what reaches her old feed now (a late writer) does not reach Bob.
+    thwonk_thoonk::Feed::new(&s.redis, &format!("{}/news", alices.id))
+        .publish(Some("a3"), "alice's late item", thwonk_core::time::now_ms())
+        .await
+        .unwrap();
+    if let Some(e) = events.next_within(Duration::from_secs(2)).await {
+        panic!("Bob's stream got {e:?}");
+    }
+    // Bob's own items do arrive: the stream is live.
+    publish_by_run(
+        &s.store,
+        &s.redis,
+        &bobs.id,
+        &format!("{}/news", bobs.id),
+        &[("b1", "bob's")],
+    )
+    .await;
+    let e = events
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("Bob's own event");
+    assert_eq!(e.id.as_deref(), Some("b1"));
 }

@@ -144,6 +144,8 @@ fn run_trigger(
         trigger,
         now_ms: now,
         limits: d.limits.clone(),
+        // A dry run answers as if no reply had been sent before (it records none either).
+        auto_replied: Vec::new(),
     };
     let outcome = d
         .pool

@@ -1,6 +1,10 @@
 //! A thwonk's feeds on Redis: `thwonk.feed(NAME)` in a script is the Thoonk feed
-//! `ADDRESS/NAME` (`list@example.org/archive`), which anyone can follow with
-//! `SUBSCRIBE event.feed.publish:list@example.org/archive`.
+//! `THWONK_ID/NAME` (`0193a1c2-…/archive`), which anyone can follow with
+//! `SUBSCRIBE event.feed.publish:0193a1c2-…/archive`. The thwonk's id, not its address: an
+//! address can be deleted and created again by another owner, an id is never reused, so a new
+//! thwonk never sees an old one's items. Deleting a thwonk deletes its feeds
+//! ([`delete_feeds`]); feeds an older Thwonk keyed by address are renamed once at start
+//! ([`rename_address_keyed_feeds`]).
 //!
 //! A run's feed operations are committed with it as pending rows (see `thwonk-store`), then
 //! applied here, in commit order, by the runner that holds the thwonk's lease, so the feed
@@ -27,9 +31,78 @@ pub fn item_value(stored: &str) -> serde_json::Value {
     serde_json::from_str(stored).unwrap_or_else(|_| serde_json::Value::String(stored.to_string()))
 }
 
-/// The Thoonk feed behind a script's `thwonk.feed(name)`.
+/// The Thoonk feed behind a script's `thwonk.feed(name)`: `{thwonk id}/{name}`.
 pub fn thoonk_feed_name(thwonk: &Thwonk, name: &str) -> String {
-    format!("{}/{name}", thwonk.address)
+    format!("{}/{name}", thwonk.id)
+}
+
+/// Delete every feed of the thwonk `thwonk_id` from Redis (its items, settings and name).
+/// Returns how many there were.
+pub async fn delete_feeds(redis: &Redis, thwonk_id: &str) -> Result<usize, ControlError> {
+    let names =
+        thwonk_thoonk::feed::feed_names_with_prefix(redis, &format!("{thwonk_id}/")).await?;
+    for name in &names {
+        Feed::new(redis, name).delete().await?;
+    }
+    Ok(names.len())
+}
+
+/// Delete the thwonk's feeds after the thwonk itself is gone. A failure (Redis away) is
+/// logged, not returned: the thwonk is deleted, and its feeds, keyed by an id nobody will
+/// have again, are unreachable through Thwonk; `thwonk` logs their names to remove by hand.
+pub async fn delete_feeds_of_deleted(redis: &Redis, thwonk_id: &str) {
+    match delete_feeds(redis, thwonk_id).await {
+        Ok(n) if n > 0 => {
+            debug!(thwonk = %thwonk_id, feeds = n, "feeds of the deleted thwonk deleted")
+        }
+        Ok(_) => {}
+        Err(e) => warn!(
+            thwonk = %thwonk_id, error = %e,
+            "cannot delete the deleted thwonk's feeds now: remove the Redis feeds named {thwonk_id}/* by hand"
+        ),
+    }
+}
+
+/// Feeds that an older Thwonk keyed by address (`ADDRESS/NAME`) are renamed to their
+/// thwonk's id (`ID/NAME`), each key of each feed, once; feeds of an address no thwonk has
+/// any more are deleted. Returns how many feeds were renamed. Run at start, before runners
+/// apply feed operations.
+pub async fn rename_address_keyed_feeds(
+    store: &Store,
+    redis: &Redis,
+) -> Result<usize, ControlError> {
+    let names = thwonk_thoonk::feed::feed_names_with_prefix(redis, "").await?;
+    let mut renamed = 0;
+    for name in names {
+        let Some((owner, feed)) = name.split_once('/') else {
+            continue;
+        };
+        // Only an address has an `@`; ids (UUIDs) and Thwonk's own feeds have none.
+        if !owner.contains('@') {
+            continue;
+        }
+        let Ok(address) = thwonk_core::Address::parse(owner) else {
+            continue;
+        };
+        let old = Feed::new(redis, &name);
+        match store.thwonk_by_address(&address).await? {
+            Some(t) => {
+                let new_name = thoonk_feed_name(&t, feed);
+                if old.rename(&new_name).await? {
+                    renamed += 1;
+                } else {
+                    warn!(
+                        feed = %name, to = %new_name,
+                        "a feed keyed by address is not renamed: its thwonk's id already has a feed of that name; merge or delete it by hand"
+                    );
+                }
+            }
+            None => {
+                old.delete().await?;
+            }
+        }
+    }
+    Ok(renamed)
 }
 
 /// A run's feed operations, renamed to the thwonk's Thoonk feeds.

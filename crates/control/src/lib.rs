@@ -9,7 +9,7 @@
 //! - [`jobs`]: the `inbound` job kinds ([`jobs::InboundJob`]: message, schedule tick,
 //!   request), decoded once.
 //! - [`invoke`]: the caller's side of HTTP invoke: queue a request job, wait for its reply.
-//! - [`feeds`]: a thwonk's Thoonk feeds: their names (`ADDRESS/NAME`) and applying a run's
+//! - [`feeds`]: a thwonk's Thoonk feeds: their names (`THWONK_ID/NAME`) and applying a run's
 //!   committed feed operations to Redis in order.
 //! - [`script_jobs`]: jobs scripts publish for workers (`ADDRESS/QUEUE`): publishing them after
 //!   the commit, and turning a worker's finish (or a dead letter) into an `onJobResult` job.

@@ -23,6 +23,10 @@ pub fn compose_sends(
         return (outcome, Vec::new());
     }
     let date_ms = now_ms();
+    // The trigger's loop marks go on with every send: the hop count between thwonks.
+    let loop_marks = original
+        .map(thwonk_mail::loop_mark::inherited)
+        .unwrap_or_default();
     let mut outbox = Vec::with_capacity(outcome.effects.sends.len());
     for (i, send) in outcome.effects.sends.iter().enumerate() {
         let original = match send.kind {
@@ -36,6 +40,7 @@ pub fn compose_sends(
             date_ms,
             original,
             bounce_token: &bounce_token,
+            loop_marks: &loop_marks,
         };
         match thwonk_mail::compose(send, &ctx) {
             Ok(c) => outbox.push(NewOutbox {

@@ -235,7 +235,8 @@ pub static INGRESS_REFUSED: Counter = Counter::new(
     "thwonk_ingress_refused_total",
     "Recipients or messages the SMTP ingress refused, by reason (unknown_recipient, \
      not_taking_mail, foreign_domain, too_large, too_many_recipients, temporary_failure, \
-     no_room, too_slow).",
+     no_room, too_slow; not_a_bounce and bounces_capped for mail to a bounce address that is \
+     dropped).",
     &["reason"],
 );
 

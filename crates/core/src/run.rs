@@ -24,6 +24,28 @@ pub struct RunRequest {
     /// The trigger's time in ms since the epoch: `thwonk.now()` and `Date.now()` return it.
     pub now_ms: i64,
     pub limits: SandboxLimits,
+    /// The replies ([`reply_key`]) this thwonk already sent the message's envelope sender
+    /// within `runner.auto_reply_interval_secs`: `thwonk.reply` does not send one of them
+    /// again (RFC 3834 section 2).
+    #[serde(default)]
+    pub auto_replied: Vec<String>,
+}
+
+/// What identifies one automatic reply for the once-per-interval rule (RFC 3834 section 2:
+/// not the same response to the same sender more than once in a period): the correspondent,
+/// lower case, then `/` and a fingerprint of the reply's text and HTML (not its subject, which
+/// repeats the message's: a vacation notice is the same reply whatever it answers). A
+/// different answer (a confirmation, then a refusal) is a different reply. The fingerprint is
+/// FNV-1a (64 bits, stable across builds); it guards against repetition, not an adversary.
+pub fn reply_key(correspondent: &str, text: Option<&str>, html: Option<&str>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [text, html] {
+        for b in part.unwrap_or("").bytes().chain([0xff]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{}/{hash:016x}", correspondent.trim().to_lowercase())
 }
 
 /// Who the script runs as.

@@ -68,6 +68,8 @@ pub struct Limits {
     pub max_commands_without_progress: u32,
     /// Most `Received:` headers in a message (`smtp.max_received_headers`).
     pub max_received_headers: usize,
+    /// Most `X-Thwonk-Loop` fields in a message (`smtp.max_thwonk_hops`).
+    pub max_thwonk_hops: usize,
 }
 
 impl Limits {
@@ -94,6 +96,7 @@ impl Limits {
             data_rate_grace: smtp.data_rate_grace,
             max_commands_without_progress: smtp.max_commands_without_progress,
             max_received_headers: usize::try_from(smtp.max_received_headers).unwrap_or(usize::MAX),
+            max_thwonk_hops: usize::try_from(smtp.max_thwonk_hops).unwrap_or(usize::MAX),
         }
     }
 }

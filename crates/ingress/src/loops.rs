@@ -2,6 +2,9 @@
 //!
 //! - Too many `Received:` fields (more than `smtp.max_received_headers`, RFC 5321 §6.3): the
 //!   message is going round in circles somewhere; the whole message is refused (554 5.4.6).
+//! - More `X-Thwonk-Loop` fields than `smtp.max_thwonk_hops`: the message went through that
+//!   many thwonks (a run's sends carry the fields of the message that triggered it, plus
+//!   their own), so thwonks are answering each other; refused (554 5.4.6).
 //! - An `X-Thwonk-Loop` field naming a recipient ([`thwonk_core::loop_mark`]): the message
 //!   already passed through that thwonk. Only that recipient is dropped (logged); the others
 //!   still get the message. When every recipient loops, the message is refused (554 5.4.6).
@@ -17,6 +20,8 @@ use thwonk_core::loop_mark::LOOP_HEADER;
 pub(crate) struct Path {
     /// `Received:` fields already in the message (ours is added later).
     pub(crate) received: usize,
+    /// `X-Thwonk-Loop` fields: the thwonks the message passed through.
+    pub(crate) hops: usize,
     /// For each recipient given, whether an `X-Thwonk-Loop` field names it.
     pub(crate) looping: Vec<bool>,
 }
@@ -25,6 +30,7 @@ pub(crate) struct Path {
 pub(crate) fn scan(message: &[u8], rcpts: &[Address]) -> Path {
     let mut path = Path {
         received: 0,
+        hops: 0,
         looping: vec![false; rcpts.len()],
     };
     // The loop field being read (its value may be folded over several lines).
@@ -66,6 +72,7 @@ pub(crate) fn scan(message: &[u8], rcpts: &[Address]) -> Path {
         if name.eq_ignore_ascii_case(b"received") {
             path.received += 1;
         } else if name.eq_ignore_ascii_case(LOOP_HEADER.as_bytes()) {
+            path.hops += 1;
             loop_value = Some(line[colon + 1..].to_vec());
         }
     }
@@ -94,6 +101,7 @@ mod tests {
         let rcpts = addrs(&["a@example.org", "b@example.org", "c@example.org"]);
         let m = b"X-Thwonk-Loop: A@Example.org\r\nx-thwonk-loop:\r\n <c@example.org>\r\n\r\nX-Thwonk-Loop: b@example.org\r\n";
         assert_eq!(scan(m, &rcpts).looping, [true, false, true]);
+        assert_eq!(scan(m, &rcpts).hops, 2);
         let m = b"X-Thwonk-Loop: nonsense\r\nX-Thwonk-Loop: a@example.org.evil\r\n\r\n";
         assert_eq!(scan(m, &rcpts).looping, [false, false, false]);
     }

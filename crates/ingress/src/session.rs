@@ -478,6 +478,17 @@ impl<S: MailSink> Session<S> {
                 path.received
             )));
         }
+        let max_hops = self.context.limits.max_thwonk_hops;
+        if path.hops > max_hops {
+            tracing::warn!(
+                client_ip = %self.client_ip, mail_from = %transaction.mail_from, hops = path.hops,
+                "message refused: it passed through too many thwonks (X-Thwonk-Loop)"
+            );
+            return Err(Reply::mail_loop(&format!(
+                "the message passed through {} thwonks (X-Thwonk-Loop fields), at most {max_hops} accepted: thwonks are answering each other",
+                path.hops
+            )));
+        }
         if !path.looping.contains(&true) {
             return Ok(());
         }

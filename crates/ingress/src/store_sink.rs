@@ -6,15 +6,19 @@
 //! so its retry is the only copy that will ever run.
 //!
 //! Bounces: mail to `bounces+TOKEN@domain` (a domain we serve) is accepted when `TOKEN` names
-//! an outbox row (550 5.1.1 otherwise), and becomes bounce records on that row (fields read
-//! from the DSN, best effort) instead of a message: it runs no script and is never answered
-//! with a DSN.
+//! an outbox row (550 5.1.1 otherwise), and becomes bounce records on that row instead of a
+//! message: it runs no script and is never answered with a DSN. Only a report about the row's
+//! own recipients is recorded (a DSN, RFC 3464, or a plain 5xx report naming one, see
+//! [`thwonk_mail::dsn::read_bounce`]), and at most `smtp.max_bounces_per_token_per_hour`
+//! records a token per hour (or one per recipient of the row, if more): anyone who saw the
+//! address in a message could otherwise mark the row's recipients as bouncing at will. Mail
+//! that is not such a report, or over the cap, is accepted and dropped, with a log line.
 
 use crate::sink::{DeliverError, Envelope, MailSink, RcptVerdict};
 use std::sync::Arc;
 use thwonk_core::status::ThwonkStatus;
 use thwonk_core::{Address, Config};
-use thwonk_mail::dsn::{ReportedRecipient, parse_dsn};
+use thwonk_mail::dsn::{ReportedRecipient, read_bounce};
 use thwonk_mail::verp::{bounce_token, is_bounce_address};
 use thwonk_store::{NewBounce, NewMessage, OutboxRow, Store, Thwonk};
 use thwonk_thoonk::JobQueue;
@@ -45,20 +49,48 @@ impl StoreSink {
         }
     }
 
-    /// Record the bounce `raw` for each of `rows`; the bounce records' ids.
+    /// Record the bounce `raw` for each of `rows` it reports on, within each token's cap;
+    /// the bounce records' ids (none for mail that is no report on the rows' recipients).
     async fn record_bounces(
         &self,
         envelope: &Envelope,
         rows: &[OutboxRow],
         raw: &[u8],
     ) -> Result<Vec<String>, DeliverError> {
-        let reported = parse_dsn(raw);
-        let bounces: Vec<NewBounce> = rows
-            .iter()
-            .flat_map(|row| {
-                bounce_records(row, &reported, &envelope.mail_from, envelope.received_at_ms)
-            })
-            .collect();
+        let hour_ago = envelope.received_at_ms - 3_600_000;
+        let mut bounces = Vec::new();
+        for row in rows {
+            let token = row.bounce_token.as_deref().unwrap_or_default();
+            let Some(reported) = read_bounce(raw, &row.rcpt_to) else {
+                tracing::info!(
+                    outbox = %row.id, mail_from = %envelope.mail_from, client_ip = %envelope.client_ip,
+                    "mail to bounces+{token}@ dropped: not a delivery status notification (RFC 3464) or 5xx report naming a recipient of that message"
+                );
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["not_a_bounce"]);
+                continue;
+            };
+            let cap = u64::from(self.config.smtp.max_bounces_per_token_per_hour)
+                .max(row.rcpt_to.len() as u64);
+            let recent = self
+                .store
+                .count_remote_bounces_since(&row.id, hour_ago)
+                .await?;
+            let room = usize::try_from(cap.saturating_sub(recent)).unwrap_or(usize::MAX);
+            if room < reported.len() {
+                tracing::warn!(
+                    outbox = %row.id, mail_from = %envelope.mail_from, client_ip = %envelope.client_ip,
+                    recent, cap, dropped = reported.len() - room,
+                    "bounce records for bounces+{token}@ capped (smtp.max_bounces_per_token_per_hour): the rest dropped"
+                );
+                thwonk_core::metrics::INGRESS_REFUSED.inc(&["bounces_capped"]);
+            }
+            bounces.extend(
+                reported
+                    .iter()
+                    .take(room)
+                    .map(|r| bounce_record(row, r, &envelope.mail_from, envelope.received_at_ms)),
+            );
+        }
         for b in &bounces {
             tracing::info!(outbox = %b.outbox_id, rcpt = ?b.rcpt, status = ?b.status, "bounce received");
         }
@@ -218,38 +250,24 @@ impl MailSink for StoreSink {
     }
 }
 
-/// The bounce records for one bounced outbox row: one per recipient block of the DSN that
-/// names a recipient of the row; if none does (not a DSN, or one we cannot read), one record
-/// without a recipient, so that the bounce is still seen on the run.
-fn bounce_records(
+/// The bounce record of one recipient block ([`read_bounce`] keeps only those naming a
+/// recipient of `row`).
+fn bounce_record(
     row: &OutboxRow,
-    reported: &[ReportedRecipient],
+    r: &ReportedRecipient,
     reported_by: &str,
     received_at_ms: i64,
-) -> Vec<NewBounce> {
-    let record = |r: &ReportedRecipient, rcpt: Option<String>| NewBounce {
+) -> NewBounce {
+    NewBounce {
         outbox_id: row.id.clone(),
         source: "remote".into(),
-        rcpt,
+        rcpt: r.rcpt.clone(),
         action: r.action.clone(),
         status: r.status.clone(),
         remote_mta: r.remote_mta.clone(),
         diagnostic: r.diagnostic.clone(),
         reported_by: Some(reported_by.to_string()),
         received_at_ms,
-    };
-    let ours: Vec<NewBounce> = reported
-        .iter()
-        .filter_map(|r| {
-            let named = r.rcpt.as_deref()?;
-            let rcpt = row.rcpt_to.iter().find(|x| x.eq_ignore_ascii_case(named))?;
-            Some(record(r, Some(rcpt.clone())))
-        })
-        .collect();
-    if ours.is_empty() {
-        vec![record(&reported.first().cloned().unwrap_or_default(), None)]
-    } else {
-        ours
     }
 }
 
@@ -276,29 +294,19 @@ mod tests {
     }
 
     #[test]
-    fn bounces_name_only_recipients_of_the_row() {
-        let reported = vec![
-            ReportedRecipient {
-                rcpt: Some("Bob@Example.net".into()),
-                status: Some("5.1.1".into()),
-                ..Default::default()
-            },
-            ReportedRecipient {
-                rcpt: Some("mallory@example.com".into()),
-                ..Default::default()
-            },
-        ];
-        let got = bounce_records(&row(), &reported, "", 7);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].rcpt.as_deref(), Some("bob@example.net"));
-        assert_eq!(got[0].status.as_deref(), Some("5.1.1"));
-        assert_eq!(got[0].source, "remote");
-
-        // Nothing readable: still one record, with no recipient.
-        let got = bounce_records(&row(), &[], "mailer@x", 7);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].rcpt, None);
-        assert_eq!(got[0].reported_by.as_deref(), Some("mailer@x"));
+    fn a_bounce_record_keeps_what_the_report_says() {
+        let r = ReportedRecipient {
+            rcpt: Some("bob@example.net".into()),
+            status: Some("5.1.1".into()),
+            ..Default::default()
+        };
+        let got = bounce_record(&row(), &r, "mailer@x", 7);
+        assert_eq!(got.rcpt.as_deref(), Some("bob@example.net"));
+        assert_eq!(got.status.as_deref(), Some("5.1.1"));
+        assert_eq!(got.source, "remote");
+        assert_eq!(got.outbox_id, "o1");
+        assert_eq!(got.reported_by.as_deref(), Some("mailer@x"));
+        assert_eq!(got.received_at_ms, 7);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct ComposeContext<'a> {
     /// [`thwonk_core::ids::new_token`]): the envelope sender is
     /// `bounces+{bounce_token}@{thwonk domain}`.
     pub bounce_token: &'a str,
+    /// The loop marks (`X-Thwonk-Loop` addresses) of the message that triggered the run
+    /// ([`crate::loop_mark::inherited`]); new messages and replies carry them after their own
+    /// (a forward carries the original's already). Empty for runs no message triggered.
+    pub loop_marks: &'a [String],
 }
 
 /// A message ready for the outbox.
@@ -129,7 +133,11 @@ pub fn compose(send: &SendRequest, ctx: &ComposeContext<'_>) -> Result<Composed,
 
     // The loop mark names the thwonk (what the ingress compares with its recipients); the
     // envelope sender stays the row's VERP bounce address.
-    let raw = crate::loop_mark::mark(raw, &thwonk.to_string().to_lowercase());
+    let inherited = match send.kind {
+        SendKind::Forward { .. } => &[][..],
+        SendKind::New | SendKind::Reply { .. } => ctx.loop_marks,
+    };
+    let raw = crate::loop_mark::mark(raw, &thwonk.to_string().to_lowercase(), inherited);
     Ok(Composed {
         mail_from,
         rcpt_to,

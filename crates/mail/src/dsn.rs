@@ -245,6 +245,115 @@ pub fn parse_dsn(raw: &[u8]) -> Vec<ReportedRecipient> {
     delivery_status_blocks(&text)
 }
 
+/// Longest text read from a plain (non-RFC 3464) bounce when looking for its 5xx reply.
+const PLAIN_REPORT_MAX: usize = 64 * 1024;
+
+/// What a message sent to a bounce address reports about the outbox row's recipients
+/// `rcpts`, if it is a bounce at all (issue 13 item 5: anything may be sent to a bounce
+/// address once it is seen, so only a real report counts):
+///
+/// - a DSN (RFC 3464): `multipart/report; report-type=delivery-status` at the top, whose
+///   `message/delivery-status` part has recipient blocks naming recipients of the row (the
+///   blocks naming others are left out);
+/// - a plain report, as some servers send: a text that names a recipient of the row and
+///   carries a 5xx reply (`550 5.1.1 ...`); one `failed` block per recipient named.
+///
+/// `None` when it is neither: mail that is not a bounce, or a bounce for someone else.
+pub fn read_bounce(raw: &[u8], rcpts: &[String]) -> Option<Vec<ReportedRecipient>> {
+    let message = mail_parser::MessageParser::default().parse(raw)?;
+    let ours = |named: &str| {
+        rcpts
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(named))
+            .cloned()
+    };
+    let is_report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .attribute("report-type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+    });
+    let found: Vec<ReportedRecipient> = if is_report {
+        parse_dsn(raw)
+            .into_iter()
+            .filter_map(|mut r| {
+                r.rcpt = Some(ours(r.rcpt.as_deref()?)?);
+                Some(r)
+            })
+            .collect()
+    } else {
+        let mut text = message
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default();
+        if text.len() > PLAIN_REPORT_MAX {
+            let mut cut = PLAIN_REPORT_MAX;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        let line = text.lines().find(|l| permanent_reply(l).is_some())?;
+        let status = permanent_reply(line).unwrap_or_else(|| "5.0.0".into());
+        let lower = text.to_ascii_lowercase();
+        rcpts
+            .iter()
+            .filter(|r| named_in(&lower, &r.to_ascii_lowercase()))
+            .map(|r| ReportedRecipient {
+                rcpt: Some(r.clone()),
+                action: Some("failed".into()),
+                status: Some(status.clone()),
+                remote_mta: None,
+                diagnostic: Some(format!("smtp; {}", field(line.trim()))),
+            })
+            .collect()
+    };
+    (!found.is_empty()).then_some(found)
+}
+
+/// The RFC 3463 status of a line carrying a permanent SMTP reply (`550 5.1.1 ...`,
+/// `550-5.1.1 ...`, `... said: 554 ...`): the enhanced code if there is one, else `5.0.0`.
+fn permanent_reply(line: &str) -> Option<String> {
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        let code = w.split('-').next().unwrap_or(w);
+        if code.len() == 3 && code.starts_with('5') && code.bytes().all(|b| b.is_ascii_digit()) {
+            let enhanced = w
+                .split_once('-')
+                .map(|(_, e)| e)
+                .or(words.get(i + 1).copied())
+                .filter(|e| is_enhanced_permanent(e));
+            return Some(enhanced.map_or_else(|| "5.0.0".to_string(), str::to_string));
+        }
+    }
+    None
+}
+
+/// `5.x.y` with 1 to 3 digits each.
+fn is_enhanced_permanent(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && parts[0] == "5"
+        && parts[1..]
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `address` occurs in `text` as a whole address (not inside a longer one).
+fn named_in(text: &str, address: &str) -> bool {
+    let edge =
+        |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || "._+-@".contains(c)));
+    text.match_indices(address).any(|(at, _)| {
+        edge(text[..at].chars().next_back()) && edge(text[at + address.len()..].chars().next())
+    })
+}
+
 /// The recipient blocks of a `message/delivery-status` body: blocks of header fields
 /// separated by empty lines; the first (per-message) block has no recipient field.
 pub fn delivery_status_blocks(text: &str) -> Vec<ReportedRecipient> {
@@ -308,6 +417,54 @@ fn typed_value(v: &str) -> String {
 mod tests {
     use super::*;
     use mail_parser::MessageParser;
+
+    #[test]
+    fn only_reports_naming_a_recipient_of_the_row_are_bounces() {
+        let rcpts = vec!["bob@example.net".to_string()];
+        let dsn = build_dsn(&ctx(), &failed());
+        let got = read_bounce(&dsn, &rcpts).expect("a DSN naming bob");
+        assert_eq!(got.len(), 1, "carol is not a recipient of the row");
+        assert_eq!(got[0].rcpt.as_deref(), Some("bob@example.net"));
+        assert_eq!(got[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(read_bounce(&dsn, &["dave@example.net".to_string()]), None);
+
+        let plain = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\n\r\n\
+            I could not deliver to <Bob@Example.net>:\r\nhost mx.example.net said: 550 5.1.1 no such user\r\n";
+        let got = read_bounce(plain, &rcpts).expect("a plain 5xx report");
+        assert_eq!(got[0].rcpt.as_deref(), Some("bob@example.net"));
+        assert_eq!(got[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(got[0].action.as_deref(), Some("failed"));
+
+        for junk in [
+            &b"Subject: hi\r\n\r\nbob@example.net, buy now\r\n"[..],
+            b"Subject: hi\r\n\r\n550 5.1.1 someone else: carol@example.net\r\n",
+            b"Subject: hi\r\n\r\n550 5.1.1 xbob@example.net.evil\r\n",
+            b"Subject: hi\r\n\r\n450 4.2.0 bob@example.net try later\r\n",
+            b"",
+        ] {
+            assert_eq!(
+                read_bounce(junk, &rcpts),
+                None,
+                "{}",
+                String::from_utf8_lossy(junk)
+            );
+        }
+    }
+
+    #[test]
+    fn permanent_replies_are_found_in_a_line() {
+        assert_eq!(
+            permanent_reply("said: 550 5.1.1 no").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            permanent_reply("550-5.7.1 blocked").as_deref(),
+            Some("5.7.1")
+        );
+        assert_eq!(permanent_reply("(554) refused").as_deref(), Some("5.0.0"));
+        assert_eq!(permanent_reply("450 4.2.0 later"), None);
+        assert_eq!(permanent_reply("port 5500 open"), None);
+    }
 
     const ORIGINAL: &[u8] = b"From: list@example.org\r\nTo: bob@example.net\r\nSubject: Hello\r\nMessage-ID: <r1.1@example.org>\r\n\r\nsecret body\r\n";
 

@@ -14,6 +14,7 @@ fn ctx(original: Option<&[u8]>) -> ComposeContext<'_> {
         date_ms: DATE_MS,
         original,
         bounce_token: "0f3a9c",
+        loop_marks: &[],
     }
 }
 
@@ -375,6 +376,7 @@ fn the_envelope_sender_is_the_bounce_address_and_a_bad_token_is_refused() {
     assert_eq!(m.sender.address, "List@Example.org");
     let bad = ComposeContext {
         bounce_token: "x@y",
+        loop_marks: &[],
         ..ctx(None)
     };
     assert_eq!(

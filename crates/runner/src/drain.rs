@@ -7,8 +7,9 @@ use crate::execute::RunTrigger;
 use crate::lease::renew;
 use crate::state::RunnerState;
 use thwonk_core::time::now_ms;
+use thwonk_store::CommitResult;
 use thwonk_thoonk::JobQueue;
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, info_span, warn};
 
 /// How a message run reads in the log.
 const MESSAGE_LINES: LogLines = LogLines {
@@ -49,7 +50,17 @@ pub(crate) async fn drain_until(
             .execute(&thwonk, RunTrigger::Message(&msg))
             .instrument(span.clone())
             .await?;
-        commit_and_dispatch(st, outbound, &span, &mut run.commit, MESSAGE_LINES).await?;
+        let result = commit_and_dispatch(st, outbound, &span, &mut run.commit, MESSAGE_LINES).await?;
+        if result == CommitResult::Committed && !run.auto_replies.is_empty() {
+            // After the commit: a crash in between lets one more reply through, no more.
+            if let Err(e) = st
+                .store
+                .record_auto_replies(&thwonk.id, &run.auto_replies, now_ms())
+                .await
+            {
+                warn!(thwonk = %thwonk.address, error = %e, "cannot record the run's auto-replies");
+            }
+        }
         if done {
             if !past_target {
                 break;

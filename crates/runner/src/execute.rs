@@ -3,7 +3,7 @@
 //!
 //! The sandbox returns buffered effects; here they become rows: sends are composed into
 //! MIME (`thwonk-mail`) and become outbox rows, VFS operations pass through as they are, feed
-//! operations are renamed to the thwonk's Thoonk feeds (`ADDRESS/NAME`), jobs to its Thoonk
+//! operations are renamed to the thwonk's Thoonk feeds (`THWONK_ID/NAME`), jobs to its Thoonk
 //! job queues (`ADDRESS/QUEUE`). If
 //! any send cannot be composed the whole run fails, as if the script had thrown: a run's
 //! effects happen all together or not at all.
@@ -12,7 +12,9 @@ use crate::RunnerError;
 use thwonk_control::jobs::JobResultJob;
 use thwonk_control::vfs::StoreVfs;
 use thwonk_core::ids::new_id;
-use thwonk_core::run::{ErrorKind, RunOutcome, RunRequest, SandboxLimits, ThwonkContext, Trigger};
+use thwonk_core::run::{
+    ErrorKind, RunOutcome, RunRequest, SandboxLimits, SendKind, ThwonkContext, Trigger, reply_key,
+};
 use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
 use thwonk_mail::InboundEnvelope;
@@ -64,6 +66,9 @@ impl RunTrigger<'_> {
 #[derive(Debug)]
 pub struct Executed {
     pub commit: RunCommit,
+    /// The replies (`reply_key`) the run's `thwonk.reply` calls sent, when it succeeded:
+    /// recorded after the commit (`runner.auto_reply_interval_secs`).
+    pub auto_replies: Vec<String>,
     /// `onRequest`'s return value, for a request run that succeeded.
     pub value: Option<serde_json::Value>,
 }
@@ -76,6 +81,7 @@ pub async fn execute(
     redis: &Redis,
     pool: &WorkerPool,
     limits: &SandboxLimits,
+    auto_reply_interval_ms: i64,
     thwonk: &Thwonk,
     trigger: RunTrigger<'_>,
 ) -> Result<Executed, RunnerError> {
@@ -98,9 +104,23 @@ pub async fn execute(
                 outcome,
                 Vec::new(),
             ),
+            auto_replies: Vec::new(),
             value: None,
         });
     };
+    // RFC 3834: the replies this thwonk sent the message's envelope sender lately are not
+    // sent again (`thwonk.reply` returns false).
+    let mut auto_replied = Vec::new();
+    if let RunTrigger::Message(msg) = trigger
+        && auto_reply_interval_ms > 0
+        && !msg.mail_from.is_empty()
+    {
+        let correspondent = msg.mail_from.trim().to_lowercase();
+        let since = now_ms() - auto_reply_interval_ms;
+        auto_replied = store
+            .auto_replies_since(&thwonk.id, &correspondent, since)
+            .await?;
+    }
     let (run_trigger, original) = match trigger {
         RunTrigger::Message(msg) => {
             let to = msg
@@ -141,6 +161,7 @@ pub async fn execute(
         trigger: run_trigger,
         now_ms: trigger.now_ms(),
         limits: limits.clone(),
+        auto_replied,
     };
     let outcome = run_in_sandbox(store, redis, pool, thwonk, request).await?;
     // The worker is not trusted: what it returns is checked again here.
@@ -150,8 +171,19 @@ pub async fn execute(
         RunTrigger::Request { .. } => outcome.response.take(),
         _ => None,
     };
+    let replied: Vec<String> = outcome
+        .effects
+        .sends
+        .iter()
+        .filter(|send| matches!(send.kind, SendKind::Reply { .. }))
+        .filter_map(|send| {
+            let to = send.to.first()?;
+            Some(reply_key(to, send.text.as_deref(), send.html.as_deref()))
+        })
+        .collect();
     let (outcome, outbox) = compose_sends(outcome, thwonk, original);
     let value = if outcome.is_ok() { value } else { None };
+    let auto_replies = if outcome.is_ok() { replied } else { Vec::new() };
     Ok(Executed {
         commit: commit_for(
             &run_id,
@@ -162,6 +194,7 @@ pub async fn execute(
             outcome,
             outbox,
         ),
+        auto_replies,
         value,
     })
 }

@@ -52,6 +52,7 @@ impl RunnerState {
             &self.redis,
             &self.pool,
             &self.config.limits,
+            i64::try_from(self.config.runner.auto_reply_interval.as_millis()).unwrap_or(i64::MAX),
             thwonk,
             trigger,
         )

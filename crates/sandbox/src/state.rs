@@ -39,6 +39,9 @@ pub struct RunState {
     pub started: Instant,
     /// The incoming message, for `msg.headers`, `attachments.content(i)` and the legacy API.
     pub message: Option<MessageView>,
+    /// Replies ([`thwonk_core::run::reply_key`]) already sent: lately (from the runner) or by
+    /// this run; `thwonk.reply` sends none of them again.
+    pub auto_replied: Vec<String>,
     pub effects: Effects,
     pub logs: Vec<LogLine>,
     pub logs_truncated: bool,
@@ -94,6 +97,7 @@ impl RunState {
             now_ms: req.now_ms,
             started,
             message,
+            auto_replied: req.auto_replied.clone(),
             effects: Effects::default(),
             logs: Vec::new(),
             logs_truncated: false,
@@ -374,6 +378,7 @@ mod tests {
             },
             now_ms: 0,
             limits,
+            auto_replied: Vec::new(),
         };
         RunState::new(&req, Box::new(NoFiles), Instant::now())
     }

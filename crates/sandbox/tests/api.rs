@@ -173,7 +173,9 @@ fn reply_threads_and_prefixes_the_subject_once() {
         .push(("References".into(), "<root@x> <mid@x>".into()));
     let script = r#"export function onMessage(msg, thwonk) {
         thwonk.reply(msg, { text: "ok" });
-        thwonk.reply(msg, { subject: "custom", html: "<i>ok</i>" });
+        // The same reply again is sent only when the script insists; another one is sent.
+        thwonk.log("again: " + thwonk.reply(msg, { text: "ok" }));
+        thwonk.reply(msg, { subject: "custom", html: "<i>ok</i>", force: true });
     }"#;
     let out = run(
         &request(script, Trigger::Message(view)),
@@ -195,8 +197,55 @@ fn reply_threads_and_prefixes_the_subject_once() {
             ],
         }
     );
+    assert_eq!(out.effects.sends.len(), 2);
     assert_eq!(out.effects.sends[1].subject, "custom");
     assert_eq!(out.effects.sends[1].html.as_deref(), Some("<i>ok</i>"));
+    let logs: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("reply not sent: alice@example.net was already sent this reply")),
+        "{logs:?}"
+    );
+    assert!(logs.contains(&"again: false"), "{logs:?}");
+}
+
+#[test]
+fn reply_answers_the_envelope_sender_not_a_forged_from() {
+    let mut view = message("mallory@example.net", "plans", "text");
+    view.sender.address = "victim@example.com".into();
+    view.headers[0].1 = "Victim <victim@example.com>".into();
+    let script = "export function onMessage(msg, thwonk) { thwonk.reply(msg, { text: 'x' }) }";
+    let out = run(
+        &request(script, Trigger::Message(view)),
+        &mut MemFs::default(),
+    );
+    assert_ok(&out);
+    assert_eq!(out.effects.sends[0].to, ["mallory@example.net"]);
+}
+
+#[test]
+fn reply_skips_a_reply_the_runner_says_was_sent_lately() {
+    let script = r#"export function onMessage(msg, thwonk) {
+        thwonk.log("plain: " + thwonk.reply(msg, { text: "x" }));
+        thwonk.log("forced: " + (typeof thwonk.reply(msg, { text: "x", force: true })));
+        thwonk.log("other: " + (typeof thwonk.reply(msg, { text: "y" })));
+    }"#;
+    let mut req = request(
+        script,
+        Trigger::Message(message("Ann@Example.net", "hi", "t")),
+    );
+    req.auto_replied = vec![thwonk_core::run::reply_key(
+        "ann@example.net",
+        Some("x"),
+        None,
+    )];
+    let out = run(&req, &mut MemFs::default());
+    assert_ok(&out);
+    assert_eq!(out.effects.sends.len(), 2);
+    let logs: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(logs.contains(&"plain: false"), "{logs:?}");
+    assert!(logs.contains(&"forced: string"), "{logs:?}");
+    assert!(logs.contains(&"other: string"), "{logs:?}");
 }
 
 #[test]

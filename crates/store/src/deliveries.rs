@@ -297,6 +297,20 @@ impl Store {
         Ok(id)
     }
 
+    /// How many bounces that came back as mail (`remote`) the outbox row has, received at
+    /// or after `since_ms`: the ingress caps them per bounce token.
+    pub async fn count_remote_bounces_since(&self, outbox_id: &str, since_ms: i64) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bounces \
+             WHERE outbox_id = $1 AND source = 'remote' AND received_at_ms >= $2",
+        )
+        .bind(outbox_id)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The bounces of one outbox row, oldest first.
     pub async fn bounces_of_outbox(&self, outbox_id: &str) -> Result<Vec<Bounce>> {
         sqlx::query(concat!(

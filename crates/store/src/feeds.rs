@@ -16,7 +16,7 @@ pub struct PendingFeedOp {
     /// Commit order: apply in this order.
     pub seq: i64,
     pub thwonk_id: String,
-    /// `feed` is the Thoonk feed's full name (`ADDRESS/NAME`).
+    /// `feed` is the Thoonk feed's full name (`THWONK_ID/NAME`).
     pub op: FeedOp,
     pub created_at_ms: i64,
 }

@@ -39,6 +39,7 @@
 //! upserts, which both engines speak.
 
 mod budgets;
+mod auto_replies;
 mod connect;
 mod deliveries;
 mod feeds;
@@ -227,7 +228,7 @@ pub struct RunCommit {
     pub vfs: Vec<VfsOp>,
     /// Outgoing mail; inserted only when `run.status` is `Ok`.
     pub outbox: Vec<NewOutbox>,
-    /// Feed operations, `feed` being the Thoonk feed's full name (`ADDRESS/NAME`); recorded,
+    /// Feed operations, `feed` being the Thoonk feed's full name (`THWONK_ID/NAME`); recorded,
     /// pending, only when `run.status` is `Ok`.
     pub feed_ops: Vec<FeedOp>,
     /// For a schedule run, the tick it ran for (ms): the run commits only if that tick has

@@ -124,6 +124,73 @@ static HAS: LazyLock<Script> = LazyLock::new(|| {
     Script::new("if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 else return 0 end")
 });
 
+/// KEYS: feeds config ids items publishes idincr. ARGV: name. Removes the feed and its items
+/// (no event: followers of a deleted feed simply hear nothing more). 1 if it existed.
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local existed = redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+return existed
+"#,
+    )
+});
+
+/// KEYS: feeds, then config ids items publishes idincr of the old name, then of the new.
+/// ARGV: old name, new name. Renames every key that exists; nothing if a feed of the new name
+/// exists (returns 0 then, 1 when renamed).
+static RENAME: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+for i = 7, 11 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[1], ARGV[2])
+for i = 2, 6 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('RENAME', KEYS[i], KEYS[i + 5])
+  end
+end
+return 1
+"#,
+    )
+});
+
+/// The names in the `feeds` set that start with `prefix` (SSCAN, so a large set does not
+/// block Redis). `prefix` is matched literally: glob characters in it are escaped.
+pub async fn feed_names_with_prefix(redis: &Redis, prefix: &str) -> Result<Vec<String>> {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    let mut conn = redis.shared();
+    let mut cursor: u64 = 0;
+    let mut names = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(FEEDS)
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await?;
+        names.extend(batch.into_iter().filter(|n| n.starts_with(prefix)));
+        if next == 0 {
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        }
+        cursor = next;
+    }
+}
+
 /// One named feed (cheap to clone).
 #[derive(Clone)]
 pub struct Feed {
@@ -193,6 +260,45 @@ impl Feed {
             .arg(id)
             .arg(feed_event("retract", &self.name))
             .invoke_async(&mut self.redis.shared())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Delete the feed: its name from `feeds` and every key of it. True if it existed.
+    pub async fn delete(&self) -> Result<bool> {
+        let k = &self.keys;
+        let n: i64 = DELETE
+            .key(FEEDS)
+            .key(&k.config)
+            .key(&k.ids)
+            .key(&k.items)
+            .key(&k.publishes)
+            .key(&k.idincr)
+            .arg(&self.name)
+            .invoke_async(&mut self.redis.shared())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Give the feed another name, items and settings kept (no event); false, and nothing
+    /// done, if a feed named `to` exists. Followers of the old name hear nothing more.
+    pub async fn rename(&self, to: &str) -> Result<bool> {
+        let (a, b) = (&self.keys, FeedKeys::new(to));
+        let n = RENAME
+            .key(FEEDS)
+            .key(&a.config)
+            .key(&a.ids)
+            .key(&a.items)
+            .key(&a.publishes)
+            .key(&a.idincr)
+            .key(&b.config)
+            .key(&b.ids)
+            .key(&b.items)
+            .key(&b.publishes)
+            .key(&b.idincr)
+            .arg(&self.name)
+            .arg(to)
+            .invoke_async::<i64>(&mut self.redis.shared())
             .await?;
         Ok(n == 1)
     }

@@ -203,3 +203,53 @@ fn positions_round_trip_through_rel() {
         assert_eq!(Position::parse(&p.rel()), Some(p));
     }
 }
+
+#[tokio::test]
+async fn a_deleted_feed_leaves_no_key_and_prefixes_are_literal() {
+    let f = fixture().await;
+    let a = Feed::new(&f.redis, "t1/archive");
+    let b = Feed::new(&f.redis, "t1/news");
+    let other = Feed::new(&f.redis, "t10/archive");
+    let glob = Feed::new(&f.redis, "t*/x");
+    for feed in [&a, &b, &other, &glob] {
+        feed.publish(Some("i"), "item", 1000).await.unwrap();
+    }
+    assert_eq!(
+        thwonk_thoonk::feed::feed_names_with_prefix(&f.redis, "t1/")
+            .await
+            .unwrap(),
+        vec!["t1/archive", "t1/news"]
+    );
+    // A glob character in the prefix is a character, not a pattern.
+    assert_eq!(
+        thwonk_thoonk::feed::feed_names_with_prefix(&f.redis, "t*/")
+            .await
+            .unwrap(),
+        vec!["t*/x"]
+    );
+    assert!(a.delete().await.unwrap());
+    assert!(!a.delete().await.unwrap());
+    assert_eq!(a.length().await.unwrap(), 0);
+    assert_eq!(a.get("i").await.unwrap(), None);
+    let mut conn = f.redis.shared();
+    for key in [
+        "feed.config:t1/archive",
+        "feed.ids:t1/archive",
+        "feed.items:t1/archive",
+        "feed.publishes:t1/archive",
+    ] {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!exists, "{key} left behind");
+    }
+    assert_eq!(
+        thwonk_thoonk::feed::feed_names_with_prefix(&f.redis, "t1")
+            .await
+            .unwrap(),
+        vec!["t1/news", "t10/archive"]
+    );
+    assert_eq!(other.length().await.unwrap(), 1);
+}

@@ -2,8 +2,8 @@
 //! Server-Sent Events a browser's `EventSource` can follow.
 //!
 //! `{name}` is what the script passes to `thwonk.feed(name)`; the Thoonk feed is
-//! `ADDRESS/NAME` (`thwonk_control::feeds::thoonk_feed_name`), and its events arrive on Redis
-//! pub/sub (`event.feed.publish:ADDRESS/NAME`, ...; the channel names live in `thwonk-thoonk`).
+//! `THWONK_ID/NAME` (`thwonk_control::feeds::thoonk_feed_name`), and its events arrive on Redis
+//! pub/sub (`event.feed.publish:THWONK_ID/NAME`, ...; the channel names live in `thwonk-thoonk`).
 //!
 //! Each SSE event is named after the change (`publish`, `edit`, `retract`, `position`), has
 //! the item's id as its `id:` line and a JSON `data:` line `{"id", "item"}`, the item being the

@@ -115,6 +115,8 @@ pub async fn delete(
         tracing::warn!(error = %e, thwonk = %t.address, "cannot drop the schedule; runners drop it at their next sync");
     }
     state.store.delete_thwonk(&t.id).await?;
+    // Then its feeds: keyed by its id, which no thwonk will have again.
+    thwonk_control::feeds::delete_feeds_of_deleted(&state.redis, &t.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

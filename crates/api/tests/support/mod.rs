@@ -158,7 +158,7 @@ impl Drop for Server {
 }
 
 /// A committed run of `thwonk_id` that publishes `items` (id, item) to its feed `feed`
-/// (`ADDRESS/NAME`), then applied to Redis as the runner does after a commit.
+/// (`THWONK_ID/NAME`), then applied to Redis as the runner does after a commit.
 pub async fn publish_by_run(
     store: &Store,
     redis: &Redis,

@@ -19,6 +19,10 @@ pub struct RunnerConfig {
     /// Refuse to run scripts (and deploy checks, dry runs) in a sandbox worker whose wall is
     /// missing seccomp or landlock; off: run them with a warning.
     pub require_wall: bool,
+    /// At most one of the same `thwonk.reply` per correspondent (envelope sender) per thwonk
+    /// in this long (RFC 3834 section 2); 0 turns the rule off (`auto_reply_interval_secs`).
+    #[serde(rename = "auto_reply_interval_secs", with = "de::secs")]
+    pub auto_reply_interval: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -28,6 +32,7 @@ impl Default for RunnerConfig {
             owner_concurrency: 2,
             lease: Duration::from_millis(30_000),
             require_wall: true,
+            auto_reply_interval: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -65,6 +65,12 @@ pub struct SmtpConfig {
     /// would pass it is read to its end and answered 452 4.3.1 (the client tries later).
     /// At least `max_message_size`.
     pub max_bytes_in_flight: u64,
+    /// Most thwonks a message may have passed through (its `X-Thwonk-Loop` fields: a run's
+    /// sends carry those of the message that triggered it, plus their own); more: 554 5.4.6.
+    pub max_thwonk_hops: u32,
+    /// Bounce records kept per bounce token (one sent message) per hour, or one per
+    /// recipient of the message if that is more; the rest are dropped (logged).
+    pub max_bounces_per_token_per_hour: u32,
 }
 
 impl Default for SmtpConfig {
@@ -103,6 +109,8 @@ impl Default for SmtpConfig {
             max_line_length: 512,
             max_received_headers: 50,
             max_bytes_in_flight: 256 * 1024 * 1024,
+            max_thwonk_hops: 10,
+            max_bounces_per_token_per_hour: 20,
         }
     }
 }
@@ -208,7 +216,11 @@ impl SmtpConfig {
                  could ever be received)",
             ));
         }
-        Ok(())
+        require_at_least_one("smtp.max_thwonk_hops", self.max_thwonk_hops)?;
+        require_at_least_one(
+            "smtp.max_bounces_per_token_per_hour",
+            self.max_bounces_per_token_per_hour,
+        )
     }
 }
 

@@ -10,8 +10,8 @@ use thwonk_core::run::{OutgoingAttachment, SendKind, SendRequest};
 use crate::api::{feed, files, jobs};
 use crate::host::{Host, HostFn, arg, opt_string_prop, prop, string_list, to_text};
 use crate::outgoing::{
-    check_address, check_addresses, check_from, check_one_line, composable, reply_references,
-    reply_subject,
+    ReplyCheck, check_address, check_addresses, check_from, check_one_line, composable,
+    reply_references, reply_subject, reply_suppressed,
 };
 use crate::state::ApiResult;
 
@@ -196,7 +196,12 @@ fn forward(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) ->
     Ok(js_string!(id).into())
 }
 
-/// `thwonk.reply(msg, {text, html, subject})`: to the message's sender, threaded.
+/// `thwonk.reply(msg, {text, html, subject, force})`: to the message's envelope sender
+/// (`msg.from`, RFC 3834 section 3.1.1: not its `From:`, which anyone can write), threaded,
+/// `Auto-Submitted: auto-replied`. Returns the outgoing message's id, or `false` (and a line
+/// in the run's log saying why) when it does not answer ([`reply_suppressed`]): automatic or
+/// list mail, the same reply already sent to the correspondent lately, the null sender. `force: true`
+/// answers automatic and list mail and answers again, never `<>` or a bounce address.
 fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> JsResult<JsValue> {
     let msg = arg(args, 0);
     if !msg.is_object() {
@@ -204,37 +209,51 @@ fn reply(_: &JsValue, args: &[JsValue], host: &Host, context: &mut Context) -> J
             .with_message("reply needs the message to answer (msg) first")
             .into());
     }
-    let sender = prop(&msg, "sender", context)?;
-    let to = opt_string_prop(&sender, "address", context)?
-        .filter(|a| !a.is_empty())
-        .or(opt_string_prop(&msg, "from", context)?.filter(|a| !a.is_empty()));
+    let envelope_from = opt_string_prop(&msg, "from", context)?.unwrap_or_default();
     let original_subject = opt_string_prop(&msg, "subject", context)?.unwrap_or_default();
     let message_id = opt_string_prop(&msg, "messageId", context)?;
     let references = header_of(&msg, "References", context)?;
+    let auto_submitted = header_of(&msg, "Auto-Submitted", context)?;
+    let precedence = header_of(&msg, "Precedence", context)?;
+    let list_id = header_of(&msg, "List-Id", context)?.is_some();
     let options = arg(args, 1);
+    let force = prop(&options, "force", context)?.to_boolean();
     let subject = opt_string_prop(&options, "subject", context)?
         .unwrap_or_else(|| reply_subject(&original_subject));
     let text = opt_string_prop(&options, "text", context)?;
     let html = opt_string_prop(&options, "html", context)?;
-    let id = host.with(context, |s| {
-        let Some(to) = to else {
-            return Err(crate::state::ApiError::Refused(
-                "the message has no sender to reply to".into(),
-            ));
+    let key = thwonk_core::run::reply_key(&envelope_from, text.as_deref(), html.as_deref());
+    let sent = host.with(context, |s| {
+        let check = ReplyCheck {
+            envelope_from: &envelope_from,
+            auto_submitted: auto_submitted.as_deref(),
+            precedence: precedence.as_deref(),
+            list_id,
+            already_answered: s.auto_replied.contains(&key),
+            force,
         };
-        s.send(composable(SendRequest {
+        if let Some(why) = reply_suppressed(&check) {
+            s.log("warn", format!("reply not sent: {why}"));
+            return Ok(None);
+        }
+        let id = s.send(composable(SendRequest {
             kind: SendKind::Reply {
                 in_reply_to: message_id.clone(),
                 references: reply_references(references.as_deref(), message_id.as_deref()),
             },
-            to: vec![check_address(&to)?],
+            to: vec![check_address(&envelope_from)?],
             subject: checked_line("subject", subject)?,
             text,
             html,
             ..Default::default()
-        })?)
+        })?)?;
+        s.auto_replied.push(key.clone());
+        Ok(Some(id))
     })?;
-    Ok(js_string!(id).into())
+    Ok(match sent {
+        Some(id) => js_string!(id).into(),
+        None => JsValue::from(false),
+    })
 }
 
 /// `msg.headers.get(name)` when `msg` has such a method.

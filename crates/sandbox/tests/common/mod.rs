@@ -125,6 +125,7 @@ pub fn request(script: &str, trigger: Trigger) -> RunRequest {
         trigger,
         now_ms: NOW_MS,
         limits: SandboxLimits::default(),
+        auto_replied: Vec::new(),
     }
 }
 
