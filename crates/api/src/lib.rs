@@ -3,7 +3,8 @@
 //!
 //! - [`routes`]: the router and one file per resource (`thwonks`, `scripts` (deploy,
 //!   versions, rollback, dry run), `runs`, `files`, `feeds` (items and Server-Sent Events),
-//!   `invoke`, `health`).
+//!   `invoke`, `health`), and `public`: the thwonks on the web under `/pub/{address}/…`
+//!   (published files and public request handlers, no token).
 //! - [`auth`]: tokens (`thw_…`, stored as SHA-256), roles (admin, owner) and the [`Caller`]
 //!   extractor; another owner's thwonk answers `404`.
 //! - [`error`]: the one error type, rendered as `{"error": {"code", "message"}}`.
@@ -51,6 +52,8 @@ pub struct ApiState {
     pub pool: WorkerPool,
     /// Cancelled at shutdown: open event streams end so the server can stop.
     pub shutdown: CancellationToken,
+    /// The public web side's rate limiter, run counters and route cache (`[public]`).
+    pub public: Arc<routes::public::PublicState>,
 }
 
 impl ApiState {
@@ -65,20 +68,24 @@ impl ApiState {
             config.http.sandbox_workers as usize,
             config.limits.memory_mib,
         );
+        let public = Arc::new(routes::public::PublicState::new(&config));
         ApiState {
             store,
             redis,
             config,
             pool,
             shutdown,
+            public,
         }
     }
 }
 
-/// Serve the API on a TCP listener until `state.shutdown`.
+/// Serve the API on a TCP listener until `state.shutdown`. Each request knows its peer's
+/// address (`ConnectInfo`): the public side limits its rate per IP.
 pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

@@ -32,6 +32,7 @@ impl RunnerState {
             &self.redis,
             &self.pool,
             &self.config.limits,
+            &self.config.public.base_url,
             thwonk,
             trigger,
         )

@@ -68,6 +68,7 @@ impl Server {
             config: config.clone(),
             pool: WorkerPool::with_program(WORKER, 2, config.limits.memory_mib),
             shutdown: shutdown.clone(),
+            public: Arc::new(thwonk_api::routes::public::PublicState::new(&config)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
