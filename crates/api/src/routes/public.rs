@@ -23,6 +23,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -266,8 +267,10 @@ fn split_path(raw: &str) -> Result<(String, String), ApiError> {
 
 async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError> {
     let ip = client_ip(&request);
+    // Parts (Sync) and the body apart: a borrowed request could not be held across awaits.
+    let (request, body) = request.into_parts();
     state.public.admit(ip)?;
-    let (addr, path) = split_path(request.uri().path())?;
+    let (addr, path) = split_path(request.uri.path())?;
     let address = super::address(&addr)?;
     let thwonk = state
         .store
@@ -281,7 +284,7 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             format!("{address} is disabled"),
         ));
     }
-    let method = request.method().clone();
+    let method = request.method.clone();
     if (method == Method::GET || method == Method::HEAD)
         && let Some(file) = published_file(state, &thwonk, &path, &request).await?
     {
@@ -293,7 +296,7 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             "nothing published at {path} and no public route admits {method} {path}"
         )));
     }
-    run_handler(state, &thwonk, ip, path, request).await
+    run_handler(state, &thwonk, ip, path, request, body).await
 }
 
 /// The published file for a `GET`/`HEAD` of `path`, if there is one.
@@ -301,7 +304,7 @@ async fn published_file(
     state: &ApiState,
     thwonk: &Thwonk,
     path: &str,
-    request: &Request,
+    request: &Parts,
 ) -> Result<Option<Response>, ApiError> {
     let below = path.trim_start_matches('/');
     let folder = below.is_empty() || below.ends_with('/');
@@ -329,7 +332,7 @@ async fn published_file(
                 .await?
                 .is_some()
             {
-                let to = format!("{}/", request.uri().path());
+                let to = format!("{}/", request.uri.path());
                 let mut r = StatusCode::PERMANENT_REDIRECT.into_response();
                 if let Ok(v) = HeaderValue::from_str(&to) {
                     r.headers_mut().insert(header::LOCATION, v);
@@ -347,7 +350,7 @@ fn file_response(
     file: &str,
     bytes: Vec<u8>,
     updated_at_ms: i64,
-    request: &Request,
+    request: &Parts,
 ) -> Response {
     let etag = format!("\"{}\"", hex(&Sha256::digest(&bytes)[..16]));
     let mime = mime_guess::from_path(file).first_or_octet_stream();
@@ -363,7 +366,7 @@ fn file_response(
         mime.essence_str().to_string()
     };
     let matches = request
-        .headers()
+        .headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -396,7 +399,7 @@ fn file_response(
         header::CONTENT_LENGTH,
         &bytes.len().to_string(),
     );
-    let body = if request.method() == Method::HEAD {
+    let body = if request.method == Method::HEAD {
         Body::empty()
     } else {
         Body::from(bytes)
@@ -438,9 +441,10 @@ async fn run_handler(
     thwonk: &Thwonk,
     ip: Option<IpAddr>,
     path: String,
-    request: Request,
+    request: Parts,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let method = request.method().as_str().to_string();
+    let method = request.method.as_str().to_string();
     let handler = match path.strip_prefix("/invoke/") {
         Some(name) if method == "POST" => {
             if !is_method_name(name) {
@@ -451,7 +455,7 @@ async fn run_handler(
         _ => None,
     };
     let query = request
-        .uri()
+        .uri
         .query()
         .map(|q| {
             let mut pairs: Vec<(String, String)> = Vec::new();
@@ -463,7 +467,7 @@ async fn run_handler(
         })
         .unwrap_or_default();
     let headers: Vec<(String, String)> = request
-        .headers()
+        .headers
         .iter()
         .filter(|(k, _)| !HIDDEN_REQUEST_HEADERS.contains(&k.as_str()))
         .map(|(k, v)| {
@@ -480,7 +484,7 @@ async fn run_handler(
         ))
     };
     if let Some(len) = request
-        .headers()
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
@@ -488,7 +492,7 @@ async fn run_handler(
     {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(request.into_body(), max as usize)
+    let bytes = axum::body::to_bytes(body, max as usize)
         .await
         .map_err(|_| too_large())?;
     let text = String::from_utf8(bytes.to_vec())
