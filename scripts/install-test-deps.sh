@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what the tests of examples/workers/ need (tests/workers.rs): redis-py for the Python
-# worker and node-redis for the Node worker; Chromium for the browser EventSource test
-# (crates/api/tests/browser.rs). Idempotent; Debian/Ubuntu, as root or with sudo.
+# worker and node-redis for the Node worker; Chromium for the browser tests
+# (crates/api/tests/browser.rs, tests/browser_archive.rs) and playwright-core, which drives
+# it over the DevTools protocol (tests/browser/). Idempotent; Debian/Ubuntu, as root or with sudo.
 # Never fails the suite: when something cannot be installed it says so, and those tests print
 # SKIPPED instead of running.
 set -u
@@ -40,6 +41,18 @@ if [ ! -d examples/workers/node/node_modules/redis ]; then
     echo "installing node-redis in examples/workers/node" >&2
     (cd examples/workers/node && npm ci --no-audit --no-fund --loglevel=error) \
       || warn "npm ci in examples/workers/node failed: the Node worker tests will be skipped"
+  fi
+fi
+
+# playwright-core for the browser harness (tests/browser/page.js), from its package-lock.json.
+# It drives the system's /usr/bin/chromium: no browser is downloaded.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    warn "node or npm not found: the browser archive test will be skipped (apt-get install nodejs npm; Node >= 20)"
+  else
+    echo "installing playwright-core in tests/browser" >&2
+    (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) \
+      || warn "npm ci in tests/browser failed: the browser archive test will be skipped"
   fi
 fi
 

@@ -374,6 +374,7 @@ async fn delivered_twice_commits_once(postgres: bool) {
     f.start_runner();
     let now = thwonk_core::time::now_ms();
     let job = RequestJob {
+        http: None,
         request_id: thwonk_core::ids::new_id(),
         thwonk_id: t.id.clone(),
         body: serde_json::json!({"n": 1, "mail": true}),

@@ -1,5 +1,6 @@
 //! The one error type of the API: every failure becomes a status and a JSON body
-//! `{"error": {"code", "message"}}` (plus `line`/`column` for a refused script).
+//! `{"error": {"code", "message"}}` (plus `line`/`column` for a refused script, `run_id`
+//! for a failed run; `Retry-After` for `429` and `503` where waiting helps).
 //!
 //! Internal failures (database, Redis, sandbox) are logged with their detail and answered
 //! with a generic message: a network client learns that something failed, not our insides.
@@ -19,6 +20,10 @@ pub struct ApiError {
     pub message: String,
     /// Where a refused script failed (1-based), for `script_refused`.
     pub position: Option<(u32, u32)>,
+    /// The run that failed (`500`, `503` from a run), so its record can be looked up.
+    pub run_id: Option<String>,
+    /// Seconds to wait before trying again (`Retry-After`, for `429` and `503`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -28,7 +33,21 @@ impl ApiError {
             code,
             message: message.into(),
             position: None,
+            run_id: None,
+            retry_after: None,
         }
+    }
+
+    /// The same error naming the run it comes from.
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
+    /// The same error with a `Retry-After` of `secs`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -93,7 +112,15 @@ impl IntoResponse for ApiError {
             error["line"] = line.into();
             error["column"] = column.into();
         }
+        if let Some(run_id) = &self.run_id {
+            error["run_id"] = run_id.as_str().into();
+        }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -3,7 +3,8 @@
 //!
 //! - [`routes`]: the router and one file per resource (`thwonks`, `scripts` (deploy,
 //!   versions, rollback, dry run), `runs`, `files`, `feeds` (items and Server-Sent Events),
-//!   `invoke`, `health`).
+//!   `invoke`, `health`), and `public`: the thwonks on the web under `/pub/{address}/…`
+//!   (published files and public request handlers, no token).
 //! - [`auth`]: tokens (`thw_…`, stored as SHA-256), roles (admin, owner) and the [`Caller`]
 //!   extractor; another owner's thwonk answers `404`.
 //! - [`error`]: the one error type, rendered as `{"error": {"code", "message"}}`.
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub events: EventHub,
     /// Event streams open per token (`http.max_event_streams_per_token`).
     pub streams: routes::feeds::StreamCounts,
+    /// The public web side's rate limiter, run counters and route cache (`[public]`).
+    pub public: Arc<routes::public::PublicState>,
 }
 
 impl ApiState {
@@ -83,6 +86,7 @@ impl ApiState {
         shutdown: CancellationToken,
     ) -> Self {
         let events = EventHub::feeds(redis.clone(), shutdown.clone());
+        let public = Arc::new(routes::public::PublicState::new(&config));
         ApiState {
             store,
             redis,
@@ -91,12 +95,14 @@ impl ApiState {
             shutdown,
             events,
             streams: Default::default(),
+            public,
         }
     }
 }
 
 /// Serve the API on a TCP listener until `state.shutdown`, within the connection limits and
-/// the header read timeout of `[http]` ([`tcp`]).
+/// the header read timeout of `[http]` ([`tcp`]). Each request knows its peer's address
+/// (`ConnectInfo`): the public side limits its rate per IP.
 pub async fn serve_tcp(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let config = state.config.clone();

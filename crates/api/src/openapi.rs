@@ -249,11 +249,42 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         t!("/invoke"),
-        "Run the script's onRequest with the JSON body; answers its JSON value. 504 on timeout, 503 when the runner cannot be reached.",
+        "Run the script's onRequest with the JSON body (req.body; req.caller.kind \"owner\"); answers the run and its JSON value. Honest statuses: 404 no_handler, 500 script_error (the script threw; error.run_id names the run), 503 over_budget (instructions, time or memory), 409 disabled, 504 on timeout, 503 unavailable when the runner cannot be reached.",
         Input::Json,
         200,
     )
     .answers(schema::<InvokeView>),
+    op(
+        "post",
+        t!("/invoke/{method}"),
+        "Run the script's exported methods[method] (export const methods = { name(req, thwonk) {} }) with the JSON body, as /invoke runs onRequest; the same statuses (404 no_handler when there is no such method).",
+        Input::Json,
+        200,
+    )
+    .answers(schema::<InvokeView>),
+];
+
+/// The public side (no token), `/pub/{address}/...`: documented with the rest, kept apart
+/// from [`OPERATIONS`] because it answers for a thwonk's web visitors, not for its owner.
+pub const PUBLIC_OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "get",
+        path: "/pub/{address}/{path}",
+        summary: "A published file: public/{path} of the thwonk's files (index.html for a folder; a folder without its trailing / is redirected, 308). Content type from the extension, ETag and If-None-Match (304), Last-Modified, Cache-Control, X-Content-Type-Options: nosniff and a restrictive Content-Security-Policy. HEAD answers the same headers. When no file answers and the script's publicRoutes admit the request, its onRequest answers (as for POST). 400 bad_path for . or .. segments, backslashes or NUL however spelt; 404 when nothing is published there and no route admits it; 409 disabled; 429 rate_limited (Retry-After).",
+        auth: false,
+        input: Input::None,
+        ok: 200,
+        answers: None,
+    },
+    Operation {
+        method: "post",
+        path: "/pub/{address}/{path}",
+        summary: "A public request handler (any method; POST shown): runs onRequest(req, thwonk) when the script's export publicRoutes admits \"METHOD /path\" (POST /invoke/{name} runs methods[name]); req is {method, path, query, headers, body, text(), json(), caller: {kind: \"public\", ip}}. Answers the returned value as JSON 200, or a returned {status, headers, body}. 404 not admitted or no handler; 500 script_error with error.run_id; 503 over_budget or busy (public.max_concurrent_per_thwonk, public.runner_share_percent; Retry-After); 409 disabled; 413 over public.max_body_bytes; 429 rate_limited.",
+        auth: false,
+        input: Input::Raw,
+        ok: 200,
+        answers: None,
+    },
 ];
 
 /// `GET .../script` and `GET .../versions/{version}`: the source as raw text, or by
@@ -275,10 +306,12 @@ pub fn document() -> Value {
         .with(|s| s.definitions_path = "/components/schemas".into())
         .into_generator();
     let mut paths = Map::new();
-    for o in OPERATIONS {
+    for o in OPERATIONS.iter().chain(PUBLIC_OPERATIONS) {
         let mut responses = Map::new();
         let ok_content = if o.path.ends_with("/events") {
             json!({"text/event-stream": {}})
+        } else if o.path.starts_with("/pub/") {
+            json!({"*/*": {}})
         } else if o.path.contains("/files/") && o.method == "get" {
             json!({"application/octet-stream": {}})
         } else if let (Some(answers), true) = (o.answers, answers_source(o)) {
@@ -299,6 +332,40 @@ pub fn document() -> Value {
                 json!({"description": "success", "content": ok_content})
             },
         );
+        if o.path.starts_with("/pub/") {
+            for (code, what) in [
+                (
+                    "400",
+                    "bad_path: a . or .. segment, a backslash or NUL, however spelt",
+                ),
+                (
+                    "404",
+                    "nothing published there and no public route admits the request, or no handler",
+                ),
+                ("409", "disabled: the thwonk is disabled"),
+                (
+                    "429",
+                    "rate_limited: too many requests from this IP (Retry-After)",
+                ),
+                ("500", "script_error: the script threw (error.run_id)"),
+                ("503", "over_budget or busy (Retry-After)"),
+            ] {
+                responses.insert(code.into(), error_response(what));
+            }
+        }
+        if o.path.contains("/invoke") {
+            for (code, what) in [
+                ("500", "script_error: the script threw (error.run_id)"),
+                (
+                    "503",
+                    "over_budget: the run ran out of instructions, time or memory (error.run_id); or unavailable",
+                ),
+                ("409", "disabled: the thwonk is disabled"),
+                ("504", "no runner answered in time"),
+            ] {
+                responses.insert(code.into(), error_response(what));
+            }
+        }
         if o.auth {
             responses.insert(
                 "401".into(),
@@ -368,7 +435,9 @@ pub fn document() -> Value {
                 Authenticate with `Authorization: Bearer thw_...` (`thwonk token create`). \
                 An owner sees only its own thwonks; others answer 404, and creating their \
                 address (POST, or PUT .../script) 409 address_taken. \
-                Errors are {\"error\": {\"code\", \"message\"}}."
+                Errors are {\"error\": {\"code\", \"message\"}}. \
+                Under /pub/{address}/ (no token) a thwonk is on the web: its published \
+                files and the requests its publicRoutes admit."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -391,6 +460,7 @@ fn error_schema() -> Value {
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
+                "run_id": {"type": "string"},
                 "line": {"type": "integer"},
                 "column": {"type": "integer"}
             }
@@ -422,6 +492,10 @@ mod tests {
         }
         assert!(schemas["RunView"]["properties"]["cost"].is_object());
         assert!(schemas["Error"]["properties"]["error"].is_object());
+        // The public side is listed, without auth.
+        let public = &doc["paths"]["/pub/{address}/{path}"];
+        assert_eq!(public["get"]["security"], json!([]));
+        assert!(public["post"]["responses"]["429"].is_object());
         // Every reference resolves inside the document.
         let text = doc.to_string();
         for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {

@@ -123,7 +123,7 @@ pub fn dry_run_other(d: &DryRun<'_>, other: OtherTrigger) -> RunOutcome {
             at: thwonk_core::time::rfc3339_millis(now),
             schedule,
         },
-        OtherTrigger::Request(body) => Trigger::Request { body },
+        OtherTrigger::Request(body) => Trigger::Request { body, http: None },
     };
     run_trigger(d, trigger, now, &mut DirVfs::new(d.files.clone()))
 }
@@ -139,6 +139,7 @@ fn run_trigger(
         thwonk: ThwonkContext {
             address: d.address.to_string(),
             domain: d.address.domain().to_string(),
+            public_url: None,
         },
         script: d.script.to_string(),
         trigger,

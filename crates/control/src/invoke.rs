@@ -104,6 +104,20 @@ pub async fn invoke_with(
     timeout: Duration,
     limits: &InvokeConfig,
 ) -> Result<InvokeOutcome, InvokeError> {
+    invoke_request(store, redis, thwonk_id, body, None, timeout, limits).await
+}
+
+/// [`invoke_with`] for a full HTTP request: `http` (method, path, query, headers, caller,
+/// the method it names) travels with the job to `onRequest`'s `req`.
+pub async fn invoke_request(
+    store: &Store,
+    redis: &Redis,
+    thwonk_id: &str,
+    body: serde_json::Value,
+    http: Option<thwonk_core::run::HttpRequestView>,
+    timeout: Duration,
+    limits: &InvokeConfig,
+) -> Result<InvokeOutcome, InvokeError> {
     if json_depth(&body) > limits.max_body_depth as usize {
         return Err(InvokeError::TooDeep {
             max: limits.max_body_depth,
@@ -122,6 +136,7 @@ pub async fn invoke_with(
         request_id: new_id(),
         thwonk_id: thwonk.id.clone(),
         body,
+        http,
         queued_at_ms: now,
         reply_by_ms: now.saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
     };

@@ -80,6 +80,10 @@ pub struct RequestJob {
     pub thwonk_id: String,
     /// `req.body` in `onRequest(req, thwonk)`.
     pub body: serde_json::Value,
+    /// The HTTP request around it (method, path, query, headers, caller, the method it
+    /// names); `None` for a bare JSON invoke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<thwonk_core::run::HttpRequestView>,
     /// When it was queued (ms): the script's `now()`, and the point in the thwonk's mail
     /// before which messages run first.
     pub queued_at_ms: i64,
@@ -165,6 +169,7 @@ mod tests {
     #[test]
     fn request_jobs_are_told_apart_from_schedule_and_mail_jobs() {
         let j = RequestJob {
+            http: None,
             request_id: "r1".into(),
             thwonk_id: "t1".into(),
             body: serde_json::json!({"a": [1, 2]}),

@@ -7,6 +7,8 @@
 //! - [`cron`]: the cron expressions of a script's `schedule` export (5 fields, UTC), on the
 //!   `croner` crate.
 //! - [`vfs`]: the path rules of a thwonk's virtual file system.
+//! - [`public_routes`]: a script's `publicRoutes` entries (`GET /archive/*`), parsed and
+//!   matched; method names `.../invoke/{name}` may call.
 //! - [`run`]: the contract between the runner and the sandbox: what a run is given
 //!   ([`run::RunRequest`]), what it may read ([`run::VfsReader`]) and what it returns
 //!   ([`run::RunOutcome`]: status, buffered effects, logs, cost). Every type here is serde so the
@@ -31,6 +33,7 @@ pub mod cron;
 pub mod ids;
 pub mod loop_mark;
 pub mod metrics;
+pub mod public_routes;
 pub mod report;
 pub mod run;
 pub mod status;

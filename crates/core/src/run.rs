@@ -55,6 +55,10 @@ pub struct ThwonkContext {
     pub address: String,
     /// Its domain (`example.org`).
     pub domain: String,
+    /// Its public URL (`{public.base_url}/pub/{address}`) for `thwonk.url(path)`; `None`
+    /// when no `public.base_url` is configured.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// What started the run.
@@ -68,11 +72,41 @@ pub enum Trigger {
     Message(MessageView),
     /// A schedule fired: `onSchedule({at, schedule}, thwonk)`.
     Schedule { at: String, schedule: String },
-    /// HTTP invoke: `onRequest(req, thwonk)`; its return value is the response.
-    Request { body: serde_json::Value },
+    /// HTTP invoke: `onRequest(req, thwonk)` (or `methods[name]`); its return value is the
+    /// response.
+    Request {
+        body: serde_json::Value,
+        /// The HTTP request around the body (`req.method`, `path`, `query`, `headers`,
+        /// `caller`), and the method it names; `None` for a bare JSON invoke.
+        #[serde(default)]
+        http: Option<HttpRequestView>,
+    },
     /// A worker finished (or gave up on) a job the script published:
     /// `onJobResult(result, thwonk)`, `result` being `{id, queue, status, ok, value, error}`.
     JobResult { result: serde_json::Value },
+}
+
+/// An HTTP request as `onRequest(req, thwonk)` sees it (besides its body).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HttpRequestView {
+    /// `GET`, `POST`, ... (upper case).
+    pub method: String,
+    /// The path below the thwonk (`/archive/2026`), always starting with `/`; `/invoke` or
+    /// `/invoke/{name}` for an invoke.
+    pub path: String,
+    /// The query string's parameters (the last of a repeated name wins), decoded.
+    pub query: Vec<(String, String)>,
+    /// Header names in lower case and their values (repeated names keep every value).
+    pub headers: Vec<(String, String)>,
+    /// `owner` (a bearer token) or `public` (no token).
+    pub caller_kind: String,
+    /// The client's IP address, where known.
+    pub caller_ip: Option<String>,
+    /// `Some(name)`: call `methods[name]` instead of `onRequest` (`.../invoke/{name}`).
+    pub handler: Option<String>,
+    /// The body as the client sent it, for `req.text()` and `req.json()` (UTF-8); `None` for
+    /// a JSON invoke, whose `body` is already the parsed value.
+    pub text: Option<String>,
 }
 
 /// The incoming message as the script sees it (`msg` in docs/rule-scripts.md). Built by
@@ -524,6 +558,7 @@ mod tests {
     fn trigger_is_tagged() {
         let t = Trigger::Request {
             body: serde_json::json!({"a": 1}),
+            http: None,
         };
         let j = serde_json::to_value(&t).unwrap();
         assert_eq!(j["type"], "request");

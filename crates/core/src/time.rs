@@ -54,6 +54,12 @@ pub fn rfc5322(ms: i64) -> String {
     at(ms).to_rfc2822()
 }
 
+/// An HTTP date (RFC 9110 IMF-fixdate), as `Last-Modified` carries it:
+/// `Fri, 02 Jan 2026 03:04:05 GMT`.
+pub fn http_date(ms: i64) -> String {
+    at(ms).format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 /// RFC 3339 in UTC with milliseconds: `2026-01-02T03:04:05.123Z`.
 pub fn rfc3339_millis(ms: i64) -> String {
     at(ms).to_rfc3339_opts(SecondsFormat::Millis, true)

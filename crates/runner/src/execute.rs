@@ -33,6 +33,7 @@ pub enum RunTrigger<'a> {
     Request {
         run_id: &'a str,
         body: &'a serde_json::Value,
+        http: Option<&'a thwonk_core::run::HttpRequestView>,
         queued_at_ms: i64,
     },
     /// A worker's result for a job the script published: `onJobResult`.
@@ -82,6 +83,7 @@ pub async fn execute(
     pool: &WorkerPool,
     limits: &SandboxLimits,
     auto_reply_interval_ms: i64,
+    public_base_url: &str,
     thwonk: &Thwonk,
     trigger: RunTrigger<'_>,
 ) -> Result<Executed, RunnerError> {
@@ -146,7 +148,13 @@ pub async fn execute(
             // No incoming message: a forward has nothing to forward (composing it fails the run).
             (Trigger::Schedule { at, schedule }, None)
         }
-        RunTrigger::Request { body, .. } => (Trigger::Request { body: body.clone() }, None),
+        RunTrigger::Request { body, http, .. } => (
+            Trigger::Request {
+                body: body.clone(),
+                http: http.cloned(),
+            },
+            None,
+        ),
         RunTrigger::JobResult(result) => (
             Trigger::JobResult {
                 result: result.script_value(),
@@ -156,7 +164,7 @@ pub async fn execute(
     };
     let request = RunRequest {
         run_id: run_id.clone(),
-        thwonk: context(thwonk),
+        thwonk: context(thwonk, public_base_url),
         script: script.source,
         trigger: run_trigger,
         now_ms: trigger.now_ms(),
@@ -224,14 +232,17 @@ pub(crate) fn refused(
             Vec::new(),
         ),
         value: None,
+        auto_replies: Vec::new(),
     }
 }
 
-/// Who the script runs as.
-fn context(thwonk: &Thwonk) -> ThwonkContext {
+/// Who the script runs as, and its public URL when `public.base_url` is set.
+fn context(thwonk: &Thwonk, public_base_url: &str) -> ThwonkContext {
     ThwonkContext {
         address: thwonk.address.to_string(),
         domain: thwonk.address.domain().to_string(),
+        public_url: (!public_base_url.is_empty())
+            .then(|| format!("{public_base_url}/pub/{}", thwonk.address)),
     }
 }
 

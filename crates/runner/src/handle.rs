@@ -193,6 +193,7 @@ async fn run_request(
     let trigger = RunTrigger::Request {
         run_id: &req.request_id,
         body: &req.body,
+        http: req.http.as_ref(),
         queued_at_ms: req.queued_at_ms,
     };
     let mut run = st

@@ -53,6 +53,7 @@ impl RunnerState {
             &self.pool,
             &self.config.limits,
             i64::try_from(self.config.runner.auto_reply_interval.as_millis()).unwrap_or(i64::MAX),
+            &self.config.public.base_url,
             thwonk,
             trigger,
         )

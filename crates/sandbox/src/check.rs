@@ -26,6 +26,12 @@ pub struct ScriptInfo {
     pub handlers: Vec<String>,
     /// The module's exported `schedule` (cron, UTC), if any.
     pub schedule: Option<String>,
+    /// The module's exported `publicRoutes` (checked by `thwonk_core::public_routes`).
+    #[serde(default)]
+    pub public_routes: Vec<String>,
+    /// The names of the functions in its exported `methods` object.
+    #[serde(default)]
+    pub methods: Vec<String>,
 }
 
 /// An ES module with handlers, or a classic Thwonk script (no `export`) run top to bottom.
@@ -78,6 +84,8 @@ fn inspect(source: &str, limits: &SandboxLimits) -> Result<ScriptInfo, CheckErro
             kind: ScriptKind::Classic,
             handlers: Vec::new(),
             schedule: None,
+            public_routes: Vec::new(),
+            methods: Vec::new(),
         }),
         ScriptKind::Module => inspect_module(source, limits),
     }
@@ -272,11 +280,91 @@ fn inspect_module(source: &str, limits: &SandboxLimits) -> Result<ScriptInfo, Ch
             "a schedule needs an onSchedule handler to run",
         ));
     }
+    let public_routes = public_routes(&namespace, &mut context)?;
+    let methods = methods(&namespace, &mut context)?;
     Ok(ScriptInfo {
         kind: ScriptKind::Module,
         handlers,
         schedule,
+        public_routes,
+        methods,
     })
+}
+
+/// `export const publicRoutes = ["GET /archive/*", ...]`: an array of valid entries.
+fn public_routes(
+    namespace: &boa_engine::JsObject,
+    context: &mut Context,
+) -> Result<Vec<String>, CheckError> {
+    let value = get(namespace, "publicRoutes", context)?;
+    if value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    let shape = || {
+        CheckError::at_start(
+            "publicRoutes must be an array of strings, e.g. [\"GET /archive/*\", \"POST /unsubscribe\"]",
+        )
+    };
+    let Some(array) = value.as_object().filter(|o| o.is_array()) else {
+        return Err(shape());
+    };
+    let array =
+        boa_engine::object::builtins::JsArray::from_object(array.clone()).map_err(|_| shape())?;
+    let len = array.length(context).map_err(|_| shape())?;
+    if len > thwonk_core::public_routes::MAX_PUBLIC_ROUTES as u64 {
+        return Err(CheckError::at_start(format!(
+            "publicRoutes lists {len} entries; at most {}",
+            thwonk_core::public_routes::MAX_PUBLIC_ROUTES
+        )));
+    }
+    let mut entries = Vec::new();
+    for i in 0..len {
+        let item = array.get(i, context).map_err(|_| shape())?;
+        let Some(s) = item.as_string() else {
+            return Err(shape());
+        };
+        entries.push(s.to_std_string_escaped());
+    }
+    thwonk_core::public_routes::parse_all(&entries).map_err(CheckError::at_start)?;
+    Ok(entries)
+}
+
+/// `export const methods = { name(req, thwonk) {} }`: the names of its own functions.
+fn methods(
+    namespace: &boa_engine::JsObject,
+    context: &mut Context,
+) -> Result<Vec<String>, CheckError> {
+    let value = get(namespace, "methods", context)?;
+    if value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    let shape = || {
+        CheckError::at_start("methods must be an object of functions: { hello(req, thwonk) {} }")
+    };
+    let Some(object) = value.as_object() else {
+        return Err(shape());
+    };
+    let mut names = Vec::new();
+    let keys = object.own_property_keys(context).map_err(|_| shape())?;
+    for key in keys {
+        let boa_engine::property::PropertyKey::String(name) = &key else {
+            continue;
+        };
+        let name = name.to_std_string_escaped();
+        let f = object.get(key.clone(), context).map_err(|_| shape())?;
+        if !f.is_callable() {
+            return Err(CheckError::at_start(format!(
+                "methods.{name} must be a function"
+            )));
+        }
+        if !thwonk_core::public_routes::is_method_name(&name) {
+            return Err(CheckError::at_start(format!(
+                "methods.{name}: a method name is 1 to 64 of A-Z a-z 0-9 _ $, not starting with a digit"
+            )));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 fn get(

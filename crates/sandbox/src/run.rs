@@ -208,13 +208,9 @@ fn run_module(req: &RunRequest, host: &Host, context: &mut Context) -> RunResult
                 .build()
                 .into(),
         ),
-        Trigger::Request { body } => {
-            let body = host
-                .json_to_js(body, context)
+        Trigger::Request { body, http } => {
+            let request = crate::api::request::request_object(body, http.as_ref(), host, context)
                 .map_err(|e| fail(e, context))?;
-            let request = ObjectInitializer::new(context)
-                .property(js_string!("body"), body, Attribute::all())
-                .build();
             ("onRequest", request.into())
         }
         Trigger::JobResult { result } => (
@@ -223,14 +219,33 @@ fn run_module(req: &RunRequest, host: &Host, context: &mut Context) -> RunResult
                 .map_err(|e| fail(e, context))?,
         ),
     };
-    let handler = module
-        .namespace(context)
-        .get(js_string!(name), context)
-        .map_err(|e| fail(e, context))?;
+    let namespace = module.namespace(context);
+    let named = match &req.trigger {
+        Trigger::Request {
+            http:
+                Some(thwonk_core::run::HttpRequestView {
+                    handler: Some(method),
+                    ..
+                }),
+            ..
+        } => Some(method.as_str()),
+        _ => None,
+    };
+    let handler = match named {
+        Some(method) => crate::api::request::method_handler(&namespace, method, context)
+            .map_err(|e| fail(e, context))?,
+        None => namespace
+            .get(js_string!(name), context)
+            .map_err(|e| fail(e, context))?,
+    };
     let Some(handler) = handler.as_callable() else {
+        let message = match named {
+            Some(method) => format!("the script exports no methods.{method} function"),
+            None => format!("the script exports no {name} function"),
+        };
         return Err(RunError {
             kind: ErrorKind::NoHandler,
-            message: format!("the script exports no {name} function"),
+            message,
             stack: None,
         });
     };

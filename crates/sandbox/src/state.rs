@@ -42,6 +42,10 @@ pub struct RunState {
     /// Replies ([`thwonk_core::run::reply_key`]) already sent: lately (from the runner) or by
     /// this run; `thwonk.reply` sends none of them again.
     pub auto_replied: Vec<String>,
+    /// The HTTP request's body text, for `req.text()` and `req.json()`.
+    pub request_text: Option<String>,
+    /// `thwonk.url`'s base (`{public.base_url}/pub/{address}`), if configured.
+    pub public_url: Option<String>,
     pub effects: Effects,
     pub logs: Vec<LogLine>,
     pub logs_truncated: bool,
@@ -89,7 +93,17 @@ impl RunState {
             }),
             _ => None,
         };
+        let request_text = match &req.trigger {
+            thwonk_core::run::Trigger::Request { body, http } => Some(
+                http.as_ref()
+                    .and_then(|h| h.text.clone())
+                    .unwrap_or_else(|| body.to_string()),
+            ),
+            _ => None,
+        };
         RunState {
+            request_text,
+            public_url: req.thwonk.public_url.clone(),
             run_id: req.run_id.clone(),
             address: req.thwonk.address.clone(),
             domain: req.thwonk.domain.clone(),
@@ -371,10 +385,12 @@ mod tests {
             thwonk: ThwonkContext {
                 address: "list@example.org".into(),
                 domain: "example.org".into(),
+                public_url: None,
             },
             script: String::new(),
             trigger: Trigger::Request {
                 body: serde_json::Value::Null,
+                http: None,
             },
             now_ms: 0,
             limits,

@@ -568,6 +568,7 @@ fn each_trigger_calls_its_handler() {
 
     let invoke = Trigger::Request {
         body: serde_json::json!({"n": 41}),
+        http: None,
     };
     let out = run(&request(script, invoke), &mut MemFs::default());
     assert_ok(&out);
@@ -582,6 +583,7 @@ fn a_missing_handler_is_no_handler() {
     let script = "export function onMessage() {}";
     let trigger = Trigger::Request {
         body: serde_json::Value::Null,
+        http: None,
     };
     let out = run(&request(script, trigger), &mut MemFs::default());
     let error = out.error.unwrap();

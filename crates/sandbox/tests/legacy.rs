@@ -93,6 +93,7 @@ fn classic_scripts_run_only_for_messages() {
             "thwonk.print(1)",
             Trigger::Request {
                 body: serde_json::Value::Null,
+                http: None,
             },
         ),
         &mut MemFs::default(),

@@ -19,6 +19,29 @@ impl Store {
         )
     }
 
+    /// A VFS file's bytes and when it was last written (ms), for serving it with
+    /// `Last-Modified`. `path` must be normalised.
+    pub async fn read_file_stamped(
+        &self,
+        thwonk_id: &str,
+        path: &str,
+    ) -> Result<Option<(Vec<u8>, i64)>> {
+        let row = sqlx::query(
+            "SELECT content, updated_at_ms FROM vfs_files WHERE thwonk_id = $1 AND path = $2",
+        )
+        .bind(thwonk_id)
+        .bind(path)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((
+                row.try_get("content")?,
+                row.try_get("updated_at_ms")?,
+            ))),
+        }
+    }
+
     /// Files under a normalised prefix (`thwonk_core::vfs::normalize_prefix`; empty lists
     /// every file), ordered by path. The prefix is a string prefix: `arch` matches
     /// `archive/1.txt`; pass `archive/` for the folder only.

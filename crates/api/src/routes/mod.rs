@@ -4,13 +4,14 @@ pub mod feeds;
 pub mod files;
 pub mod health;
 pub mod invoke;
+pub mod public;
 pub mod runs;
 pub mod scripts;
 pub mod thwonks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use thwonk_core::Address;
 use thwonk_store::Thwonk;
 
@@ -49,6 +50,14 @@ pub fn router(state: ApiState) -> Router {
         .route(&format!("{t}/feeds/{{name}}"), get(feeds::items))
         .route(&format!("{t}/feeds/{{name}}/events"), get(feeds::events))
         .route(&format!("{t}/invoke"), post(invoke::invoke))
+        .route(
+            &format!("{t}/invoke/{{method}}"),
+            post(invoke::invoke_method),
+        )
+        // The public side (no token): one handler reads the raw path itself.
+        .route("/pub/{address}", any(public::serve))
+        .route("/pub/{address}/", any(public::serve))
+        .route("/pub/{address}/{*path}", any(public::serve))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -11,7 +11,8 @@
 //! - `mod.rs` (here): [`Config`], [`Config::load`], the checks that span sections, and the
 //!   values derived from several settings (database and Redis URLs in effect).
 //! - [`smtp`], [`database`], [`redis`], [`runner`], [`egress`], [`http`], [`limits`],
-//!   [`budgets`], [`queues`], [`feeds`], [`schedules`], [`shutdown`], [`invoke`], [`metrics`], [`log`]: one
+//!   [`budgets`], [`queues`], [`feeds`], [`schedules`], [`shutdown`], [`invoke`], [`public`], [`metrics`],
+//!   [`log`]: one
 //!   section each (`[smtp]` ...), its struct, `Default` and `validate`.
 //! - `env`: the `THWONK_*` overrides, typed from the defaults; unknown variables refused.
 //! - `de`: how typed values are spelt in the file (`lease_ms = 30000`, `url = ""`).
@@ -29,6 +30,7 @@ pub mod invoke;
 pub mod limits;
 pub mod log;
 pub mod metrics;
+pub mod public;
 pub mod queues;
 pub mod redis;
 pub mod runner;
@@ -44,6 +46,7 @@ pub use http::HttpConfig;
 pub use invoke::{InvokeConfig, MAX_INVOKE_BODY_DEPTH};
 pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
+pub use public::PublicConfig;
 pub use queues::QueuesConfig;
 pub use redis::RedisConfig;
 pub use runner::RunnerConfig;
@@ -75,6 +78,7 @@ pub struct Config {
     pub schedules: SchedulesConfig,
     pub shutdown: ShutdownConfig,
     pub invoke: InvokeConfig,
+    pub public: PublicConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
@@ -96,6 +100,7 @@ impl Default for Config {
             schedules: SchedulesConfig::default(),
             shutdown: ShutdownConfig::default(),
             invoke: InvokeConfig::default(),
+            public: PublicConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
@@ -257,6 +262,7 @@ impl Config {
             return Err(ConfigError::new("data_dir", "must not be empty"));
         }
         self.invoke.validate()?;
+        self.public.validate()?;
         if self.http.max_body_bytes < self.limits.file_max_bytes {
             return Err(ConfigError::new(
                 "http.max_body_bytes",

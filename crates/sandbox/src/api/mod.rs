@@ -4,4 +4,6 @@ pub mod feed;
 pub mod files;
 pub mod jobs;
 pub mod msg;
+pub mod request;
 pub mod thwonk;
+pub mod web;

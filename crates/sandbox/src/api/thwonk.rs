@@ -7,7 +7,7 @@ use boa_engine::property::{Attribute, PropertyKey};
 use boa_engine::{Context, JsNativeError, JsObject, JsResult, JsValue, js_string};
 use thwonk_core::run::{OutgoingAttachment, SendKind, SendRequest};
 
-use crate::api::{feed, files, jobs};
+use crate::api::{feed, files, jobs, web};
 use crate::host::{Host, HostFn, arg, opt_string_prop, prop, string_list, to_text};
 use crate::outgoing::{
     ReplyCheck, check_address, check_addresses, check_from, check_one_line, composable,
@@ -23,6 +23,7 @@ pub fn thwonk_object(host: &Host, context: &mut Context) -> JsResult<JsObject> {
     };
     let files = files::files_object(host, context)?;
     let console = console_object(host, context)?;
+    let crypto = web::crypto_object(host, context)?;
     let thwonk = ObjectInitializer::new(context)
         .property(
             js_string!("address"),
@@ -36,6 +37,8 @@ pub fn thwonk_object(host: &Host, context: &mut Context) -> JsResult<JsObject> {
         )
         .property(js_string!("files"), files, Attribute::ENUMERABLE)
         .property(js_string!("console"), console, Attribute::ENUMERABLE)
+        .property(js_string!("crypto"), crypto, Attribute::ENUMERABLE)
+        .function(host.function(web::url), js_string!("url"), 1)
         .function(host.function(send), js_string!("send"), 1)
         .function(host.function(forward), js_string!("forward"), 3)
         .function(host.function(reply), js_string!("reply"), 2)

@@ -120,6 +120,7 @@ pub fn request(script: &str, trigger: Trigger) -> RunRequest {
         thwonk: ThwonkContext {
             address: ADDRESS.into(),
             domain: "example.org".into(),
+            public_url: None,
         },
         script: script.into(),
         trigger,
