@@ -123,21 +123,18 @@ async fn repeated_invokes_cannot_mail_past_the_hourly_budget_even_across_a_resta
         let mut outcomes = Vec::new();
         for n in 1..=5 {
             let r = invoke(&daemon, &mallory, "spam@example.org", n).await;
-            assert_eq!(r.status, 200, "{}", r.error_message());
-            outcomes.push(r.json());
+            outcomes.push((r.status, r.json()));
         }
-        for (i, o) in outcomes.iter().enumerate() {
+        for (i, (status, o)) in outcomes.iter().enumerate() {
             if i < 2 {
+                assert_eq!(*status, 200, "run {} is within the budget: {o}", i + 1);
                 assert_eq!(o["status"], "ok", "run {} is within the budget: {o}", i + 1);
             } else {
-                assert_eq!(
-                    o["status"],
-                    "error",
-                    "run {} is over the budget: {o}",
-                    i + 1
-                );
-                assert_eq!(o["error"]["kind"], "LimitError", "{o}");
+                assert_eq!(*status, 503, "run {} is over the budget: {o}", i + 1);
+                assert_eq!(o["error"]["code"], "over_budget", "{o}");
+                assert!(o["error"]["run_id"].is_string(), "{o}");
                 let message = o["error"]["message"].as_str().unwrap();
+                assert!(message.starts_with("LimitError: "), "{message}");
                 assert!(
                     message.contains("budgets.thwonk_recipients_per_hour")
                         && message.contains(&format!("({HOURLY})"))
@@ -155,10 +152,15 @@ async fn repeated_invokes_cannot_mail_past_the_hourly_budget_even_across_a_resta
         // Restart: the count is in SQL, so the budget still holds.
         daemon.stop(Duration::from_secs(30)).await;
         let daemon = Daemon::start(&env).await;
-        let o = invoke(&daemon, &mallory, "spam@example.org", 6)
-            .await
-            .json();
-        assert_eq!(o["error"]["kind"], "LimitError", "after a restart: {o}");
+        let r = invoke(&daemon, &mallory, "spam@example.org", 6).await;
+        assert_eq!(r.status, 503, "after a restart: {}", r.error_message());
+        let o = r.json();
+        assert!(
+            o["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("LimitError: ")),
+            "after a restart: {o}"
+        );
 
         // The runs say why; the refused runs wrote nothing (their files stayed as run 2 left them).
         let runs = env.runs("spam@example.org", Some(100));
@@ -219,8 +221,17 @@ async fn runs_past_the_per_minute_cap_are_refused_with_a_run_record() {
         assert_eq!(r.status, 201, "{}", r.error_message());
         let mut kinds = Vec::new();
         for n in 1..=5 {
-            let o = invoke(&daemon, &admin, "busy@example.org", n).await.json();
-            kinds.push(o["error"]["kind"].as_str().unwrap_or("ok").to_string());
+            let r = invoke(&daemon, &admin, "busy@example.org", n).await;
+            let o = r.json();
+            kinds.push(match r.status {
+                200 => "ok".to_string(),
+                503 if o["error"]["code"] == "over_budget" => o["error"]["message"]
+                    .as_str()
+                    .and_then(|m| m.split(':').next())
+                    .unwrap_or("?")
+                    .to_string(),
+                other => format!("{other} {o}"),
+            });
             if n > 3 {
                 let message = o["error"]["message"].as_str().unwrap_or("");
                 assert!(

@@ -66,11 +66,27 @@ fn assert_turned_away(said: &str, why: &str) {
     );
 }
 
+/// A fresh PostgreSQL database (dropped with the value) when `THWONK_TEST_POSTGRES_URL` is set.
+async fn scratch_database() -> Option<thwonk_store::scratch::ScratchDb> {
+    let base = support::postgres_url()?;
+    Some(
+        thwonk_store::scratch::scratch_postgres_url(&base)
+            .await
+            .expect("a scratch PostgreSQL database"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_are_capped_and_timed_out_and_the_daemon_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let mut env = support::env(dir.path(), relay.addr, support::postgres_url().as_deref());
+    // A scratch database of its own on PostgreSQL when one is configured (SQLite otherwise).
+    let db = scratch_database().await;
+    let mut env = support::env(
+        dir.path(),
+        relay.addr,
+        db.as_ref().map(|d| d.url().to_string()).as_deref(),
+    );
     for (k, v) in [
         ("THWONK_HTTP_MAX_CONNECTIONS", "40"),
         ("THWONK_HTTP_MAX_CONNECTIONS_PER_IP", "30"),
@@ -158,7 +174,13 @@ async fn subscribers(redis: &thwonk_thoonk::Redis) -> usize {
 async fn event_streams_are_capped_per_token_and_share_one_redis_connection() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start().await;
-    let mut env = support::env(dir.path(), relay.addr, support::postgres_url().as_deref());
+    // A scratch database of its own on PostgreSQL when one is configured (SQLite otherwise).
+    let db = scratch_database().await;
+    let mut env = support::env(
+        dir.path(),
+        relay.addr,
+        db.as_ref().map(|d| d.url().to_string()).as_deref(),
+    );
     env.vars
         .push(("THWONK_HTTP_MAX_EVENT_STREAMS_PER_TOKEN".into(), "3".into()));
     env.ok(&["user", "add", "root", "--admin"]);

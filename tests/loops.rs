@@ -68,6 +68,12 @@ where
     }
     env.vars
         .push(("THWONK_EGRESS_RETRY_SCHEDULE_SECS".into(), "1".into()));
+    // The server's default once-a-day rule for the same reply (the test kit turns it off for
+    // the tests of other features, whose echo scripts answer one sender twice).
+    env.vars.push((
+        "THWONK_RUNNER_AUTO_REPLY_INTERVAL_SECS".into(),
+        "86400".into(),
+    ));
     let url = match &scratch {
         Some(s) => s.url().to_string(),
         None => format!("sqlite://{}", data.join("thwonk.db").display()),

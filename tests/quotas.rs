@@ -234,17 +234,22 @@ async fn a_feed_keeps_its_newest_items_up_to_the_cap() {
     send_mail(daemon.smtp, "m@example.net", "feeds@example.org", "12", "x").await;
     let run = runs(&env, "feeds@example.org", 1).await.remove(0);
     assert_eq!(run["status"], "ok", "{run:?}");
-    let ids = || {
+    let redis_cli = |args: &[&str]| {
         let out = Command::new("redis-cli")
             .arg("-s")
             .arg(dir.path().join("redis.sock"))
-            .args(["ZRANGE", "feed.ids:feeds@example.org/log", "0", "-1"])
+            .args(args)
             .output()
             .expect("redis-cli (package redis-tools) must be installed");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_string)
             .collect::<Vec<_>>()
+    };
+    // Feeds are keyed by the thwonk's id (`{id}/log`); this daemon has the one thwonk.
+    let ids = || match redis_cli(&["KEYS", "feed.ids:*/log"]).as_slice() {
+        [key] => redis_cli(&["ZRANGE", key, "0", "-1"]),
+        _ => Vec::new(),
     };
     let want: Vec<String> = (7..12).map(|i| format!("item-{i:02}")).collect();
     support::eventually("the feed trimmed", Duration::from_secs(20), || {

@@ -50,7 +50,8 @@ pub(crate) async fn drain_until(
             .execute(&thwonk, RunTrigger::Message(&msg))
             .instrument(span.clone())
             .await?;
-        let result = commit_and_dispatch(st, outbound, &span, &mut run.commit, MESSAGE_LINES).await?;
+        let result =
+            commit_and_dispatch(st, outbound, &span, &mut run.commit, MESSAGE_LINES).await?;
         if result == CommitResult::Committed && !run.auto_replies.is_empty() {
             // After the commit: a crash in between lets one more reply through, no more.
             if let Err(e) = st

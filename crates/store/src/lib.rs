@@ -38,8 +38,8 @@
 //! number), only `i64`, text, bytes and their `Option`s cross the driver, and `ON CONFLICT`
 //! upserts, which both engines speak.
 
-mod budgets;
 mod auto_replies;
+mod budgets;
 mod connect;
 mod deliveries;
 mod feeds;

@@ -5,7 +5,8 @@
 //! with the thwonk's mail, and its reply comes back over Redis. Honest statuses: the run
 //! succeeded `200` (an `InvokeView`); no such handler `404 no_handler`; the script threw (or
 //! did not compile, or broke a per-run limit) `500 script_error` with the run's id; the run
-//! ran out of its instruction, time or memory budget `503 over_budget` with the run's id;
+//! ran out of its instruction, time or memory budget, or was refused by a sending or run-rate
+//! budget over time (`[budgets]`), `503 over_budget` with the run's id;
 //! a disabled thwonk `409`; no runner answering in time `504`; Redis or the database
 //! unreachable `503`; a body over `invoke.max_body_bytes` `413`. Auth and the thwonk's
 //! visibility are checked first (`401`, `404`).
@@ -61,6 +62,11 @@ pub(crate) fn run_failed(outcome: &InvokeOutcome, detail: bool) -> ApiError {
         ErrorKind::NoHandler if message.contains("disabled") => (StatusCode::CONFLICT, "disabled"),
         ErrorKind::NoHandler => (StatusCode::NOT_FOUND, "no_handler"),
         ErrorKind::BudgetExceeded | ErrorKind::Timeout | ErrorKind::OutOfMemory => {
+            (StatusCode::SERVICE_UNAVAILABLE, "over_budget")
+        }
+        // A sending or run-rate budget over time (`[budgets]`): the run was refused, and the
+        // same call works again once the window resets (the message says when).
+        ErrorKind::LimitError if message.contains("budgets.") => {
             (StatusCode::SERVICE_UNAVAILABLE, "over_budget")
         }
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "script_error"),
