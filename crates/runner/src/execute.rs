@@ -11,9 +11,10 @@
 use crate::RunnerError;
 use thwonk_control::jobs::JobResultJob;
 use thwonk_control::vfs::StoreVfs;
+use thwonk_core::Config;
 use thwonk_core::ids::new_id;
 use thwonk_core::run::{
-    ErrorKind, RunOutcome, RunRequest, SandboxLimits, SendKind, ThwonkContext, Trigger, reply_key,
+    ErrorKind, RunOutcome, RunRequest, SendKind, ThwonkContext, Trigger, reply_key,
 };
 use thwonk_core::status::TriggerKind;
 use thwonk_core::time::now_ms;
@@ -74,19 +75,22 @@ pub struct Executed {
     pub value: Option<serde_json::Value>,
 }
 
-/// Run the thwonk's active script for `trigger` in a sandbox worker of `pool`, and build what
+/// Run the thwonk's active script for `trigger` in a sandbox worker of `pool` (with the
+/// sandbox limits, the auto-reply interval and the public base URL of `config`), and build what
 /// to commit (a tick's commit is guarded on the tick, a request's on its run id). Does not
 /// touch the database except to read the script and files.
 pub async fn execute(
     store: &Store,
     redis: &Redis,
     pool: &WorkerPool,
-    limits: &SandboxLimits,
-    auto_reply_interval_ms: i64,
-    public_base_url: &str,
+    config: &Config,
     thwonk: &Thwonk,
     trigger: RunTrigger<'_>,
 ) -> Result<Executed, RunnerError> {
+    let limits = &config.limits;
+    let auto_reply_interval_ms =
+        i64::try_from(config.runner.auto_reply_interval.as_millis()).unwrap_or(i64::MAX);
+    let public_base_url = config.public.base_url.as_str();
     let run_id = match trigger {
         RunTrigger::Request { run_id, .. } => run_id.to_string(),
         _ => new_id(),

@@ -51,9 +51,7 @@ impl RunnerState {
             &self.store,
             &self.redis,
             &self.pool,
-            &self.config.limits,
-            i64::try_from(self.config.runner.auto_reply_interval.as_millis()).unwrap_or(i64::MAX),
-            &self.config.public.base_url,
+            &self.config,
             thwonk,
             trigger,
         )

@@ -87,8 +87,11 @@ pub struct PublicState {
     /// Handler runs in flight across every thwonk (the runner's share).
     runs: Arc<Semaphore>,
     /// `publicRoutes` per (thwonk id, script version), read once per version.
-    routes: Mutex<HashMap<(String, i64), Arc<Vec<PublicRoute>>>>,
+    routes: Mutex<HashMap<ScriptVersion, Arc<Vec<PublicRoute>>>>,
 }
+
+/// A script version: (thwonk id, version number).
+type ScriptVersion = (String, i64);
 
 impl PublicState {
     pub fn new(config: &Config) -> PublicState {
