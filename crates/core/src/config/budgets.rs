@@ -30,10 +30,10 @@ pub struct BudgetsConfig {
 impl Default for BudgetsConfig {
     fn default() -> Self {
         BudgetsConfig {
-            thwonk_messages_per_minute: 120,
+            thwonk_messages_per_minute: 1_000,
             thwonk_recipients_per_hour: 2_000,
             thwonk_recipients_per_day: 10_000,
-            owner_messages_per_minute: 300,
+            owner_messages_per_minute: 2_000,
             owner_recipients_per_hour: 5_000,
             owner_recipients_per_day: 20_000,
             thwonk_runs_per_minute: 600,
