@@ -26,58 +26,34 @@ pub(crate) struct Path {
     pub(crate) looping: Vec<bool>,
 }
 
-/// Read the header block of `message` for `Received:` and loop fields naming `rcpts`.
+/// Read the header block of `message` for `Received:` and loop fields naming `rcpts`
+/// ([`thwonk_mail::loop_mark::scan_header_block`], one pass).
 pub(crate) fn scan(message: &[u8], rcpts: &[Address]) -> Path {
-    let mut path = Path {
-        received: 0,
-        hops: 0,
-        looping: vec![false; rcpts.len()],
-    };
-    // The loop field being read (its value may be folded over several lines).
-    let mut loop_value: Option<Vec<u8>> = None;
-    let finish = |value: Option<Vec<u8>>, path: &mut Path| {
-        if let Some(v) = value {
-            let text = String::from_utf8_lossy(&v);
-            let named = text
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .trim();
-            if let Ok(addr) = Address::parse(named) {
-                for (i, rcpt) in rcpts.iter().enumerate() {
-                    if *rcpt == addr {
-                        path.looping[i] = true;
-                    }
+    let mut received = 0;
+    let mut hops = 0;
+    let mut looping = vec![false; rcpts.len()];
+    thwonk_mail::loop_mark::scan_header_block(
+        message,
+        |name| {
+            if name.eq_ignore_ascii_case(b"received") {
+                received += 1;
+            } else if name.eq_ignore_ascii_case(LOOP_HEADER.as_bytes()) {
+                hops += 1;
+            }
+        },
+        |addr| {
+            for (i, rcpt) in rcpts.iter().enumerate() {
+                if *rcpt == addr {
+                    looping[i] = true;
                 }
             }
-        }
-    };
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        if matches!(line[0], b' ' | b'\t') {
-            if let Some(v) = &mut loop_value {
-                v.extend_from_slice(line);
-            }
-            continue;
-        }
-        finish(loop_value.take(), &mut path);
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            // Not a field: the header block is broken; keep looking at what follows.
-            continue;
-        };
-        let name = line[..colon].trim_ascii();
-        if name.eq_ignore_ascii_case(b"received") {
-            path.received += 1;
-        } else if name.eq_ignore_ascii_case(LOOP_HEADER.as_bytes()) {
-            path.hops += 1;
-            loop_value = Some(line[colon + 1..].to_vec());
-        }
+        },
+    );
+    Path {
+        received,
+        hops,
+        looping,
     }
-    finish(loop_value.take(), &mut path);
-    path
 }
 
 #[cfg(test)]

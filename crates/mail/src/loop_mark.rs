@@ -28,8 +28,30 @@ pub fn mark(raw: Vec<u8>, thwonk_address: &str, inherited: &[String]) -> Vec<u8>
 /// values that are not one plain address are left out, and at most [`INHERITED_MAX`].
 pub fn inherited(raw: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
+    scan_header_block(
+        raw,
+        |_| {},
+        |address| {
+            if out.len() < INHERITED_MAX {
+                out.push(address.as_str().to_lowercase());
+            }
+        },
+    );
+    out
+}
+
+/// One pass over `raw`'s top-level header block (up to the first empty line): `on_field`
+/// with every field's name, and `on_loop` with the address of each loop field whose value
+/// (unfolded) is one plain address, `<…>` or bare. A line that is not a field is skipped.
+/// The ingress's loop checks and [`inherited`] both read the block through this.
+pub fn scan_header_block(
+    raw: &[u8],
+    mut on_field: impl FnMut(&[u8]),
+    mut on_loop: impl FnMut(thwonk_core::Address),
+) {
+    // The loop field being read (its value may be folded over several lines).
     let mut value: Option<Vec<u8>> = None;
-    let finish = |value: Option<Vec<u8>>, out: &mut Vec<String>| {
+    let mut finish = |value: Option<Vec<u8>>| {
         let Some(v) = value else { return };
         let text = String::from_utf8_lossy(&v);
         let named = text
@@ -37,10 +59,8 @@ pub fn inherited(raw: &[u8]) -> Vec<String> {
             .trim_start_matches('<')
             .trim_end_matches('>')
             .trim();
-        if let Ok(address) = thwonk_core::Address::parse(named)
-            && out.len() < INHERITED_MAX
-        {
-            out.push(address.as_str().to_lowercase());
+        if let Ok(address) = thwonk_core::Address::parse(named) {
+            on_loop(address);
         }
     };
     for line in raw.split(|&b| b == b'\n') {
@@ -54,19 +74,17 @@ pub fn inherited(raw: &[u8]) -> Vec<String> {
             }
             continue;
         }
-        finish(value.take(), &mut out);
+        finish(value.take());
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        if line[..colon]
-            .trim_ascii()
-            .eq_ignore_ascii_case(LOOP_HEADER.as_bytes())
-        {
+        let name = line[..colon].trim_ascii();
+        on_field(name);
+        if name.eq_ignore_ascii_case(LOOP_HEADER.as_bytes()) {
             value = Some(line[colon + 1..].to_vec());
         }
     }
-    finish(value.take(), &mut out);
-    out
+    finish(value.take());
 }
 
 #[cfg(test)]
